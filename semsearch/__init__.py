@@ -1,0 +1,1 @@
+"""semsearch: semantic search and recommendations over social centres' fiches actions."""

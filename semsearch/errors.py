@@ -1,0 +1,49 @@
+"""One exception family, so the CLI and the API can map every failure to a clear message."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class SemsearchError(Exception):
+    """Base of every error the library raises on purpose; its message is meant for users."""
+
+
+class ParseError(SemsearchError):
+    """An export that cannot be read: names the file and, when known, the line."""
+
+    def __init__(self, file: str | Path, line: int | None, reason: str) -> None:
+        self.file, self.line, self.reason = str(file), line, reason
+        where = f"{self.file}, line {line}" if line else self.file
+        super().__init__(f"{where}: {reason}")
+
+
+class IndexMissingError(SemsearchError):
+    """No usable index where one was expected."""
+
+
+class IndexMismatchError(SemsearchError):
+    """The index was built with another encoder or format than the one asked for."""
+
+    def __init__(self, what: str, expected: object, found: object) -> None:
+        self.what, self.expected, self.found = what, expected, found
+        super().__init__(
+            f"index {what} mismatch: the index was built with {found!r} but {expected!r} is configured; "
+            f"rebuild it with `semsearch reindex` or configure {found!r}"
+        )
+
+
+class NotFound(SemsearchError):
+    """An action id that the index does not hold."""
+
+    def __init__(self, action_id: str) -> None:
+        self.action_id = action_id
+        super().__init__(f"no action with id {action_id!r}")
+
+
+class InvalidQuery(SemsearchError):
+    """A search parameter with a bad value; names the parameter."""
+
+    def __init__(self, parameter: str, reason: str) -> None:
+        self.parameter, self.reason = parameter, reason
+        super().__init__(f"{parameter}: {reason}")
