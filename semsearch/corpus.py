@@ -1,0 +1,401 @@
+"""Read the fiches-actions export (text or JSONL) into Action records with stable ids.
+
+The text export has no syntax beyond lines: `Actions "TITLE"` starts a record, capitalised section
+headings group fields, and `- Label` lines from a known list start a field. Everything French about the
+format lives in this module (LABELS), so later stages only see English attributes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ParseError
+from .records import Action, Evaluation
+
+TEXT, LIST, ONE = "text", "list", "one"  # narrative lines / list of values / a single value
+
+# Export label -> (Action attribute, kind). The one place where the export's French names are mapped.
+LABELS: dict[str, tuple[str, str]] = {
+    "Statut de l'action": ("status", ONE),
+    "Raisons pour lesquelles l'action est terminée": ("end_reasons", TEXT),
+    "Dimension": ("dimension", ONE),
+    "Mots clés associés à l'action": ("keywords", LIST),
+    "Résumé": ("summary", TEXT),
+    "Structure organisatrice": ("structure", ONE),
+    "Qui est à l'initiative de l'action ?": ("initiative", LIST),
+    "Précision ( si autre )": ("initiative_detail", TEXT),
+    "Description de l'expérience, ses objectifs, ses acteurs et ses différentes phases.": ("experience", TEXT),
+    "Territoire concerné": ("territory", ONE),
+    "Public": ("public", ONE),
+    "Avec qui cette action a-t-elle été menée ?": ("partners", LIST),
+    "Description générale": ("description", TEXT),
+    "Ressources financières mobilisées pour cette action": ("budget", TEXT),
+    "Nombre de personnes mobilisés pour cette action": ("people", TEXT),
+    "Résultat sur le territoire": ("evaluation.territory", TEXT),
+    "Résultat pour le centre social": ("evaluation.centre", TEXT),
+    "Résultat pour les habitants": ("evaluation.residents", TEXT),
+    "Suite de l'action : Limites": ("evaluation.limits", TEXT),
+    "Suite de l'action : Perspectives": ("evaluation.perspectives", TEXT),
+    "Fichier(s) associé(s)": ("files", LIST),
+}
+HEADINGS = (
+    "DESCRIPTION DE L'ACTION",
+    "RAISON D'ETRE DE L' ACTION",
+    "METHODOLOGIE DE L' ACTION",
+    "AUTO-EVALUATION DE L'ACTION",
+    "FICHIERS ASSOCIES",
+)
+HEADER = "Les actions des centres sociaux"
+PARTNERS_HEADING = "Partenaires d'action:"  # sits between "Avec qui…" and the partner lines
+
+KIND = {attr: kind for attr, kind in LABELS.values()}
+LABEL_OF = {attr: label for label, (attr, _) in LABELS.items()}
+ID_RE = re.compile(r"^[a-z0-9-]+$")
+SLUG_MAX = 40
+
+
+def _key(text: str) -> str:
+    """Comparison form of a label or heading: exports vary in apostrophes, spacing and case."""
+    text = unicodedata.normalize("NFC", text).replace("\u2019", "'").replace("\u2018", "'")
+    return re.sub(r"\s+", "", text).casefold()
+
+
+def _loose(label: str) -> str:
+    """Regex for a label that tolerates the same variations as _key."""
+    parts = [r"\s*" if c.isspace() else "['\u2019\u2018]" if c in "'\u2019" else re.escape(c) for c in label]
+    return "".join(parts)
+
+
+LABEL_BY_KEY = {_key(label): label for label in LABELS}
+HEADING_KEYS = {_key(h) for h in HEADINGS}
+_ALTERNATIVES = "|".join(_loose(label) for label in sorted(LABELS, key=len, reverse=True))
+# `…médical.- Territoire concerné`: the export sometimes drops the newline before a label.
+GLUED_RE = re.compile(rf"^(?P<before>.*\S)\s*-\s*(?P<label>{_ALTERNATIVES})$", re.IGNORECASE)
+RECORD_RE = re.compile(r'^Actions(?:\s*"(?P<title>.*)")?\s*$')
+# Unknown labels are only trusted right after a section heading, where nothing but a label can stand;
+# elsewhere `- Xxx :` is as likely to be a bullet of narrative text.
+UNKNOWN_RE = re.compile(r"^-\s*(?P<label>[^-\s].{0,78}?)\s*(?P<mark>\?|:)$")
+
+
+@dataclass
+class Corpus:
+    """The actions of one export, with what the loader had to fix or skip, and the file's fingerprint."""
+
+    actions: list[Action]
+    source: Path
+    checksum: str  # sha256 of the file bytes: the index manifest records it to detect a changed export
+    duplicates: int = 0  # exact duplicate records collapsed
+    warnings: list[str] = field(default_factory=list)  # "file:line: message"
+
+
+def load_actions(path: str | Path) -> Corpus:
+    """Load an export: JSONL when the name ends in .jsonl, the text export otherwise."""
+    path = Path(path)
+    if path.suffix.lower() == ".jsonl":
+        return read_jsonl(path)
+    data = _read_bytes(path)
+    corpus = parse_export(_decode(data, path), str(path))
+    corpus.source, corpus.checksum = path, hashlib.sha256(data).hexdigest()
+    return corpus
+
+
+def parse_export(text: str, file: str = "<string>") -> Corpus:
+    """Parse the text export; raises ParseError when it is not one, warns (file:line) on what it fixed.
+
+    The checksum is that of the UTF-8 text; load_actions replaces it with the file's own bytes.
+    """
+    text = text.removeprefix("\ufeff")
+    if not text.strip():
+        raise ParseError(file, 1, "empty export")
+    warnings: list[str] = []
+    drafts = _split_records(text.split("\n"), file, warnings)
+    rows, duplicates = _collapse_duplicates([(d.line, _build(d, file, warnings)) for d in drafts], file, warnings)
+    actions = [action for _, action in rows]
+    for action, action_id in zip(actions, make_ids(actions), strict=True):
+        action.id = action_id
+    checksum = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return Corpus(actions, Path(file), checksum, duplicates, warnings)
+
+
+def read_jsonl(path: str | Path) -> Corpus:
+    """Read one Action.to_dict() object per line; a missing id is computed as for the text export."""
+    path = Path(path)
+    data = _read_bytes(path)
+    text = _decode(data, path)
+    rows: list[tuple[int, Action]] = []
+    given_ids: set[int] = set()  # lines whose object carried its id
+    for no, line in enumerate(text.split("\n"), 1):
+        if line.strip():
+            action, given = _action_from_json(line, path, no)
+            rows.append((no, action))
+            if given:
+                given_ids.add(no)
+    warnings: list[str] = []
+    rows, duplicates = _collapse_duplicates(rows, str(path), warnings)
+    actions = [action for _, action in rows]
+    seen: dict[str, int] = {}
+    for (no, action), computed in zip(rows, make_ids(actions), strict=True):
+        if no not in given_ids:
+            action.id = computed
+        if action.id in seen:
+            raise ParseError(path, no, f"field 'id': {action.id!r} already used on line {seen[action.id]}")
+        seen[action.id] = no
+    return Corpus(actions, path, hashlib.sha256(data).hexdigest(), duplicates, warnings)
+
+
+def write_jsonl(actions: Iterable[Action], path: str | Path) -> None:
+    """Write the canonical JSONL form (one object a line, UTF-8); atomic so a reader never sees half."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", encoding="utf-8", newline="\n") as out:
+        for action in actions:
+            out.write(json.dumps(action.to_dict(), ensure_ascii=False) + "\n")
+    os.replace(tmp, path)
+
+
+def slugify(title: str, max_len: int = SLUG_MAX) -> str:
+    """ASCII, lowercase, hyphenated title, cut at a word boundary: readable in URLs and logs."""
+    title = title.translate(str.maketrans({"œ": "oe", "Œ": "OE", "æ": "ae", "Æ": "AE", "ß": "ss"}))
+    ascii_ = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode().lower()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_).strip("-")
+    if len(slug) > max_len:
+        cut = slug.rfind("-", 0, max_len + 1)
+        slug = slug[:cut] if cut > 0 else slug[:max_len]
+    return slug or "action"
+
+
+def make_ids(actions: Sequence[Action]) -> list[str]:
+    """Stable ids, in order: slug + 6 hex of sha1(title, structure, department), then -2, -3 on clashes.
+
+    The hash separates same-titled actions of different centres ("Atelier numérique"); only two records
+    with the same title, structure and department get a suffix, which then depends on file order.
+    """
+    counts: dict[str, int] = {}
+    ids = []
+    for action in actions:
+        basis = f"{action.title}\x1f{action.structure}\x1f{action.department}"
+        base = f"{slugify(action.title)}-{hashlib.sha1(basis.encode('utf-8')).hexdigest()[:6]}"
+        counts[base] = counts.get(base, 0) + 1
+        ids.append(base if counts[base] == 1 else f"{base}-{counts[base]}")
+    return ids
+
+
+# --- text export ------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Draft:
+    """Raw lines of one record, per attribute, before they are turned into an Action."""
+
+    line: int
+    title: str
+    values: dict[str, list[str]] = field(default_factory=dict)
+    starts: dict[str, int] = field(default_factory=dict)  # attribute -> line of its label
+    repeats: list[tuple[str, int, list[str]]] = field(default_factory=list)  # a label seen again
+    extra: dict[str, list[str]] = field(default_factory=dict)
+
+    def start(self, attr: str, no: int) -> list[str]:
+        if attr in self.values:
+            self.repeats.append((attr, no, []))
+            return self.repeats[-1][2]
+        self.starts[attr] = no
+        return self.values.setdefault(attr, [])
+
+
+def _split_records(lines: list[str], file: str, warnings: list[str]) -> list[_Draft]:
+    """Walk the lines once, routing each content line to the field whose label came last."""
+    drafts: list[_Draft] = []
+    draft: _Draft | None = None
+    target: list[str] | None = None  # lines of the field being read
+    kind, attr = TEXT, ""
+    after_heading = False
+    for no, raw in enumerate(lines, 1):
+        line = raw.strip()
+        if not line:
+            if target is not None and kind == TEXT:
+                target.append("")
+            continue
+        record = RECORD_RE.match(line)
+        if record:
+            title = (record["title"] or "").strip().strip('"').strip()
+            if not title:
+                raise ParseError(file, no, "record without a title")
+            draft, target, after_heading = _Draft(no, title), None, False
+            drafts.append(draft)
+            continue
+        if draft is None:
+            if _key(line) == _key(HEADER):
+                continue
+            raise ParseError(file, no, f"not a fiches-actions export: expected 'Actions \"…\"', found {line[:60]!r}")
+        if _key(line) in HEADING_KEYS:
+            target, after_heading = None, True
+            continue
+        if _key(line) == _key(PARTNERS_HEADING):
+            if attr != "partners" or target is None:
+                attr, kind, target = "partners", LIST, draft.start("partners", no)
+            continue
+        label = LABEL_BY_KEY.get(_key(line[1:])) if line.startswith("-") else None
+        if label is None and (glued := GLUED_RE.match(line)):
+            _add(target, kind, glued["before"], file, no, warnings)
+            label = LABEL_BY_KEY[_key(glued["label"])]
+        if label is not None:
+            attr, kind = LABELS[label]
+            target, after_heading = draft.start(attr, no), False
+            continue
+        if after_heading and (unknown := UNKNOWN_RE.match(line)):
+            name = unknown["label"] + (" ?" if unknown["mark"] == "?" else "")
+            warnings.append(f"{file}:{no}: unknown label {name!r} kept in extra")
+            attr, kind, target = "", TEXT, draft.extra.setdefault(name, [])
+            after_heading = False
+            continue
+        after_heading = False
+        _add(target, kind, line, file, no, warnings)
+    if not drafts:
+        last = max(no for no, line in enumerate(lines, 1) if line.strip())
+        raise ParseError(file, last, "no record 'Actions \"…\"' in the export")
+    return drafts
+
+
+def _add(target: list[str] | None, kind: str, line: str, file: str, no: int, warnings: list[str]) -> None:
+    """Content line: a value in list fields, a text line in narrative ones; a lone "-" separates."""
+    if line == "-":
+        return
+    if target is None:
+        warnings.append(f"{file}:{no}: text outside any field ignored: {line[:60]!r}")
+    elif kind == TEXT:
+        target.append(line)
+    else:
+        value = line.lstrip("-").strip() if line.startswith("-") else line
+        if value:
+            target.append(value)
+
+
+def _text(lines: list[str]) -> str:
+    return "\n".join(lines).strip("\n")
+
+
+def _build(draft: _Draft, file: str, warnings: list[str]) -> Action:
+    """Turn the raw lines of a record into an Action; a repeated label must repeat the same value."""
+    values = draft.values
+    for attr, no, lines in draft.repeats:
+        if not values[attr]:
+            values[attr] = lines
+        elif lines and lines != values[attr]:
+            warnings.append(
+                f"{file}:{no}: {LABEL_OF[attr]!r} differs from line {draft.starts[attr]} "
+                f"({_text(lines)[:40]!r} vs {_text(values[attr])[:40]!r}); kept the first"
+            )
+    fields_: dict[str, Any] = {}
+    evaluation: dict[str, str] = {}
+    for attr, lines in values.items():
+        if KIND[attr] == LIST:
+            value: Any = list(lines)
+        elif KIND[attr] == TEXT:
+            value = _text(lines)
+        else:
+            value = lines[0] if lines else ""
+            if len(lines) > 1:
+                warnings.append(
+                    f"{file}:{draft.starts[attr]}: {LABEL_OF[attr]!r} has several values, kept "
+                    f"{lines[0]!r}, ignored {lines[1:]!r}"
+                )
+        if attr.startswith("evaluation."):
+            evaluation[attr.partition(".")[2]] = value
+        else:
+            fields_[attr] = value
+    # "CENTRE SOCIAL X - Maine-et-Loire": the department is after the LAST " - " (names contain " - ").
+    structure, sep, department = fields_.get("structure", "").rpartition(" - ")
+    fields_["structure"], fields_["department"] = (structure.strip(), department.strip()) if sep else (department, "")
+    extra = {name: _text(lines) for name, lines in draft.extra.items()}
+    return Action(id="", title=draft.title, evaluation=Evaluation(**evaluation), extra=extra, **fields_)
+
+
+def _collapse_duplicates(
+    rows: list[tuple[int, Action]], file: str, warnings: list[str]
+) -> tuple[list[tuple[int, Action]], int]:
+    """Drop records identical to an earlier one in every field but the id; the export repeats some."""
+    first_line: dict[str, int] = {}
+    kept: list[tuple[int, Action]] = []
+    for no, action in rows:
+        content = action.to_dict()
+        content.pop("id")
+        fingerprint = json.dumps(content, sort_keys=True, ensure_ascii=False)
+        if fingerprint in first_line:
+            warnings.append(f"{file}:{no}: exact duplicate of the record on line {first_line[fingerprint]}, skipped")
+            continue
+        first_line[fingerprint] = no
+        kept.append((no, action))
+    return kept, len(rows) - len(kept)
+
+
+# --- files and JSONL ---------------------------------------------------------------------------------
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as err:
+        raise ParseError(path, None, f"cannot read the file: {err.strerror}") from err
+
+
+def _decode(data: bytes, file: str | Path) -> str:
+    """UTF-8 or a ParseError naming the line of the first bad byte (exports saved as latin-1 happen)."""
+    if not data.strip():
+        raise ParseError(file, 1, "empty file")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        raise ParseError(file, line, f"not UTF-8 (byte 0x{data[err.start]:02x}); re-save the export as UTF-8") from None
+
+
+_PROTOTYPE = Action(id="", title="").to_dict()  # expected JSON type of each field, from the defaults
+
+
+def _action_from_json(line: str, file: Path, no: int) -> tuple[Action, bool]:
+    """One JSONL line -> (Action, whether it carried its id); ParseError names the field at fault."""
+    try:
+        data = json.loads(line)
+    except json.JSONDecodeError as err:
+        raise ParseError(file, no, f"invalid JSON: {err.msg} (column {err.colno})") from None
+    if not isinstance(data, dict):
+        raise ParseError(file, no, "expected a JSON object")
+    unknown = sorted(set(data) - set(_PROTOTYPE))
+    if unknown:
+        raise ParseError(file, no, f"unknown field(s) {unknown}")
+    for name, value in data.items():
+        reason = _type_error(name, value)
+        if reason:
+            raise ParseError(file, no, f"field {name!r}: {reason}")
+    if not data.get("title", "").strip():
+        raise ParseError(file, no, "field 'title': missing or empty")
+    given = bool(data.get("id"))
+    if given and not ID_RE.match(data["id"]):
+        raise ParseError(file, no, f"field 'id': {data['id']!r} is not lowercase letters, digits and '-'")
+    try:
+        return Action.from_dict({**data, "id": data.get("id") or ""}), given
+    except (TypeError, ValueError) as err:
+        raise ParseError(file, no, str(err)) from None
+
+
+def _type_error(name: str, value: object) -> str | None:
+    """Why a JSON value does not fit the Action field, or None."""
+    expected = _PROTOTYPE[name]
+    if isinstance(expected, str):
+        return None if isinstance(value, str) else "expected a string"
+    if isinstance(expected, list):
+        ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+        return None if ok else "expected a list of strings"
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        return "expected an object of strings"
+    if name == "evaluation" and set(value) - set(expected):
+        return f"unknown key(s) {sorted(set(value) - set(expected))}"
+    return None
