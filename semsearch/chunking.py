@@ -1,0 +1,77 @@
+"""Section-aware chunking: each narrative field of an action is cut on sentence boundaries.
+
+Chunks never cross sections, so a passage shown as evidence can always say where it comes from
+("Résultat pour les habitants"). Size and overlap are measured in docs/QUALITY.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .records import Action, Chunk
+
+# Section key -> (French label shown to users, how to read it from an action). Order is display order.
+SECTIONS: dict[str, tuple[str, Callable[[Action], str]]] = {
+    "overview": ("Titre et mots-clés", lambda a: overview(a)),
+    "summary": ("Résumé", lambda a: a.summary),
+    "experience": ("Description de l'expérience", lambda a: "\n".join(filter(None, [a.experience, a.initiative_detail]))),
+    "description": ("Description générale", lambda a: a.description),
+    "result_territory": ("Résultat sur le territoire", lambda a: a.evaluation.territory),
+    "result_centre": ("Résultat pour le centre social", lambda a: a.evaluation.centre),
+    "result_residents": ("Résultat pour les habitants", lambda a: a.evaluation.residents),
+    "limits": ("Limites", lambda a: a.evaluation.limits),
+    "perspectives": ("Perspectives", lambda a: a.evaluation.perspectives),
+    "end_reasons": ("Raisons de la fin de l'action", lambda a: a.end_reasons),
+}
+
+# Defaults chosen on the dev eval set (docs/QUALITY.md): short passages keep one idea each.
+CHUNK_WORDS = 80
+OVERLAP_SENTENCES = 1
+
+
+def section_label(section: str) -> str:
+    return SECTIONS[section][0]
+
+
+def overview(action: Action) -> str:
+    """A short whole-action passage: title, dimension, keywords and public say what the action is about."""
+    parts = [action.title, action.dimension, ", ".join(action.keywords), action.public]
+    return ". ".join(p for p in parts if p)
+
+
+def pack(sentences: list[str], max_words: int = CHUNK_WORDS, overlap: int = OVERLAP_SENTENCES) -> list[str]:
+    """Greedy packing of whole sentences up to max_words; the last `overlap` sentences open the next chunk.
+
+    A sentence longer than max_words becomes a chunk of its own rather than being cut mid-sentence.
+    """
+    chunks: list[str] = []
+    current: list[str] = []
+    words = 0
+    for sentence in sentences:
+        n = len(sentence.split())
+        if current and words + n > max_words:
+            chunks.append(" ".join(current))
+            current = current[-overlap:] if overlap and len(current) > overlap else []
+            words = sum(len(s.split()) for s in current)
+        current.append(sentence)
+        words += n
+    if current:  # always holds at least one sentence not yet emitted
+        chunks.append(" ".join(current))
+    return chunks
+
+
+def chunk_action(
+    action: Action,
+    split_sentences: Callable[[str], list[str]],
+    max_words: int = CHUNK_WORDS,
+    overlap: int = OVERLAP_SENTENCES,
+) -> list[Chunk]:
+    """All chunks of one action, section by section, in display order."""
+    chunks: list[Chunk] = []
+    for section, (_, read) in SECTIONS.items():
+        text = read(action).strip()
+        if not text:
+            continue
+        for position, passage in enumerate(pack(split_sentences(text), max_words, overlap)):
+            chunks.append(Chunk(action.id, section, position, passage))
+    return chunks

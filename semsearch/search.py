@@ -1,0 +1,279 @@
+"""Hybrid retrieval over an index: query analysis, lexical + dense retrieval, fusion, passages, similar.
+
+One search defines one set of matching actions, independent of paging: the actions the lexical
+index matches, plus those with a passage within SEMANTIC_MARGIN of the best passage's cosine.
+`total`, the facet counts and every page are computed over that same set (intersected with filters).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from rapidfuzz import process
+from rapidfuzz.distance import Levenshtein
+
+from . import filters as flt
+from . import store
+from .chunking import section_label
+from .encoders import Encoder
+from .errors import InvalidQuery, NotFound
+from .index import Index
+from .nlp import FrenchNLP, fold
+from .records import Action
+
+MODES = ("hybrid", "semantic", "lexical")
+MAX_QUERY_CHARS = 500
+RRF_K = 60  # the usual reciprocal-rank-fusion constant (Cormack et al. 2009)
+SEMANTIC_MARGIN = 0.05  # cosine below the best passage's that still counts as a semantic match
+TYPO_MIN_LETTERS = 5  # as Meilisearch: words of 5+ letters tolerate one typo
+_WORD = re.compile(r"\w[\w'-]*")
+
+
+@dataclass(frozen=True)
+class QueryWord:
+    """A word of the query and every index term it may match (its stem, typo and derivation neighbours)."""
+
+    surface: str
+    terms: frozenset[str]
+
+
+@dataclass
+class Passage:
+    section: str
+    label: str  # French name of the section, for display
+    text: str
+    highlights: list[tuple[int, int]]  # character spans of the words that matched the query
+
+    def marked(self, start: str = "<mark>", end: str = "</mark>") -> str:
+        out, last = [], 0
+        for a, b in self.highlights:
+            out += [self.text[last:a], start, self.text[a:b], end]
+            last = b
+        return "".join(out + [self.text[last:]])
+
+
+@dataclass
+class Explanation:
+    """Why an action is in the results: what each side of the hybrid saw."""
+
+    matched_terms: list[str] = field(default_factory=list)  # query words found lexically
+    lexical_rank: int | None = None
+    semantic_rank: int | None = None
+    semantic_score: float | None = None  # cosine of the best passage
+    shared_keywords: list[str] = field(default_factory=list)  # for similar actions
+
+
+@dataclass
+class Hit:
+    action: Action
+    score: float
+    passage: Passage | None
+    explanation: Explanation
+
+
+@dataclass
+class SearchResults:
+    query: str
+    mode: str
+    total: int
+    offset: int
+    limit: int
+    hits: list[Hit]
+    facets: dict[str, list[flt.FacetValue]]
+
+
+class Searcher:
+    """Everything a query needs, loaded once: the index, the encoder, the NLP pipeline, the lexicon."""
+
+    def __init__(self, index: Index, encoder: Encoder, nlp: FrenchNLP) -> None:
+        self.index, self.encoder, self.nlp = index, encoder, nlp
+        db = index.db
+        self._surfaces: dict[str, set[str]] = {}
+        for surface, term in db.execute("SELECT surface, term FROM lexicon"):
+            self._surfaces.setdefault(surface, set()).add(term)
+        self._vocabulary = sorted({t for terms in self._surfaces.values() for t in terms})
+        self._surface_list = sorted(self._surfaces)
+        rows = db.execute("SELECT rowid, action FROM chunks ORDER BY rowid").fetchall()
+        self._chunk_action = np.zeros(len(rows) + 1, dtype=np.int64)
+        for chunk, action in rows:
+            self._chunk_action[chunk] = action
+        self._rowids = dict(db.execute("SELECT id, rowid FROM actions"))
+
+    # -- query analysis -------------------------------------------------------------------------
+    def analyse(self, query: str) -> list[QueryWord]:
+        """Index terms for each content word of the query, with typo tolerance against the lexicon."""
+        words = []
+        for t in self.nlp.terms(query):
+            terms = {t.term} | self._surfaces.get(t.surface, set())
+            if len(t.surface) >= TYPO_MIN_LETTERS:
+                for surface, _, _ in process.extract(t.surface, self._surface_list, scorer=Levenshtein.distance,
+                                                     score_cutoff=1, limit=None):
+                    terms |= self._surfaces[surface]
+            for stem in [s for s in terms if len(s) >= TYPO_MIN_LETTERS]:
+                # stems one edit apart are the same word family: précar(ité) / précair(es)
+                terms |= {v for v, _, _ in process.extract(stem, self._vocabulary, scorer=Levenshtein.distance,
+                                                            score_cutoff=1, limit=None)}
+            words.append(QueryWord(t.surface, frozenset(terms)))
+        return words
+
+    # -- retrieval --------------------------------------------------------------------------------
+    def _lexical(self, words: Sequence[QueryWord]) -> dict[int, float]:
+        """bm25 of every action matching at least one query word (higher is better)."""
+        expression = store.match_expression([sorted(w.terms) for w in words])
+        if not expression:
+            return {}
+        weights = ", ".join(str(w) for w in store.LEXICAL_COLUMNS.values())
+        rows = self.index.db.execute(
+            f"SELECT rowid, -bm25(lexical, {weights}) FROM lexical WHERE lexical MATCH ?", (expression,)
+        )
+        return dict(rows)
+
+    def _semantic(self, vector: np.ndarray) -> dict[int, tuple[float, int]]:
+        """Best cosine and best chunk of every action with a passage within SEMANTIC_MARGIN of the best."""
+        chunks = self.index.chunk_vectors
+        if chunks.ntotal == 0:
+            return {}
+        query = vector.reshape(1, -1).astype(np.float32)
+        top, _ = chunks.search(query, 1)
+        _, scores, ids = chunks.range_search(query, float(top[0, 0]) - SEMANTIC_MARGIN)
+        best: dict[int, tuple[float, int]] = {}
+        for score, chunk in zip(scores.tolist(), ids.tolist()):
+            action = int(self._chunk_action[chunk])
+            if action not in best or score > best[action][0]:
+                best[action] = (score, chunk)
+        return best
+
+    # -- public -----------------------------------------------------------------------------------
+    def search(self, query: str, filters: flt.Filters | None = None, limit: int = 10, offset: int = 0,
+               mode: str = "hybrid") -> SearchResults:
+        query = " ".join(query.split())
+        if not query:
+            raise InvalidQuery("q", "the query is empty")
+        if len(query) > MAX_QUERY_CHARS:
+            raise InvalidQuery("q", f"the query is longer than {MAX_QUERY_CHARS} characters")
+        if mode not in MODES:
+            raise InvalidQuery("mode", f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
+        _check_page(limit, offset)
+        chosen = flt.check(filters)
+        words = self.analyse(query)
+        lexical = self._lexical(words) if mode != "semantic" else {}
+        semantic = self._semantic(self.encoder.encode_queries([query])[0]) if mode != "lexical" else {}
+        matching = set(lexical) | set(semantic)
+        allowed = flt.restrict(self.index.db, matching, chosen)
+        lex_rank = _ranks({a: s for a, s in lexical.items() if a in allowed})
+        sem_rank = _ranks({a: s for a, (s, _) in semantic.items() if a in allowed})
+        fused = {a: sum(1.0 / (RRF_K + r[a]) for r in (lex_rank, sem_rank) if a in r) for a in allowed}
+        order = sorted(fused, key=lambda a: (-fused[a], a))
+        hits = []
+        for a in order[offset:offset + limit]:
+            explanation = Explanation(
+                matched_terms=self._matched_words(a, words), lexical_rank=lex_rank.get(a),
+                semantic_rank=sem_rank.get(a), semantic_score=semantic[a][0] if a in semantic else None,
+            )
+            chunk = semantic[a][1] if a in semantic else None
+            hits.append(Hit(self._action(a), fused[a], self._passage(a, chunk, words), explanation))
+        facets = flt.facet_counts(self.index.db, matching, chosen)
+        return SearchResults(query, mode, len(allowed), offset, limit, hits, facets)
+
+    def similar(self, action_id: str, filters: flt.Filters | None = None, limit: int = 5,
+                offset: int = 0) -> SearchResults:
+        """Other actions closest to one: whole-action cosine plus the structured fields they share."""
+        _check_page(limit, offset)
+        chosen = flt.check(filters)
+        source_row = self._rowid(action_id)
+        source = self._action(source_row)
+        vectors = self.index.action_vectors
+        vector = vectors.reconstruct(source_row).reshape(1, -1)
+        cosines, ids = vectors.search(vector, vectors.ntotal)
+        same = _identity(source)
+        candidates: dict[int, tuple[float, Action]] = {}
+        for cosine, row in zip(cosines[0].tolist(), ids[0].tolist()):
+            if row == source_row or row < 0:
+                continue
+            other = self._action(row)
+            if _identity(other) != same:  # never the action itself, nor an exact copy under another id
+                candidates[row] = (cosine + _structure_bonus(source, other), other)
+        allowed = flt.restrict(self.index.db, candidates, chosen)
+        order = sorted(allowed, key=lambda a: (-candidates[a][0], a))
+        hits = []
+        for rank, row in enumerate(order[offset:offset + limit], start=offset + 1):
+            score, other = candidates[row]
+            shared = [k for k in other.keywords if fold(k) in {fold(x) for x in source.keywords}]
+            explanation = Explanation(semantic_rank=rank, semantic_score=score, shared_keywords=shared)
+            hits.append(Hit(other, score, self._closest_passage(row, vector[0]), explanation))
+        facets = flt.facet_counts(self.index.db, candidates, chosen)
+        return SearchResults(source.title, "similar", len(allowed), offset, limit, hits, facets)
+
+    def _closest_passage(self, action: int, vector: np.ndarray) -> Passage | None:
+        chunks = [r for (r,) in self.index.db.execute("SELECT rowid FROM chunks WHERE action = ?", (action,))]
+        if not chunks:
+            return None
+        scores = [float(self.index.chunk_vectors.reconstruct(c) @ vector) for c in chunks]
+        return self._passage(action, chunks[int(np.argmax(scores))], [])
+
+    def get(self, action_id: str) -> Action:
+        return self._action(self._rowid(action_id))
+
+    def _rowid(self, action_id: str) -> int:
+        try:
+            return self._rowids[action_id]
+        except KeyError:
+            raise NotFound(action_id) from None
+
+    def _action(self, rowid: int) -> Action:
+        (data,) = self.index.db.execute("SELECT data FROM actions WHERE rowid = ?", (rowid,)).fetchone()
+        return Action.from_dict(json.loads(data))
+
+    def _matched_words(self, action: int, words: Sequence[QueryWord]) -> list[str]:
+        row = self.index.db.execute(
+            f"SELECT {', '.join(store.LEXICAL_COLUMNS)} FROM lexical WHERE rowid = ?", (action,)
+        ).fetchone()
+        present = set(" ".join(row).split()) if row else set()
+        return [w.surface for w in words if w.terms & present]
+
+    def _passage(self, action: int, chunk: int | None, words: Sequence[QueryWord]) -> Passage | None:
+        """The best passage: the closest chunk semantically, else the one sharing most query words."""
+        wanted = set().union(*(w.terms for w in words)) if words else set()
+        if chunk is None:
+            rows = self.index.db.execute("SELECT rowid, terms FROM chunks WHERE action = ? ORDER BY rowid", (action,))
+            scored = [(len({t for _, t in json.loads(terms)} & wanted), rowid) for rowid, terms in rows]
+            if not scored:
+                return None
+            chunk = max(scored, key=lambda s: (s[0], -s[1]))[1]
+        section, text, terms = self.index.db.execute(
+            "SELECT section, text, terms FROM chunks WHERE rowid = ?", (chunk,)
+        ).fetchone()
+        surfaces = {s for s, t in json.loads(terms) if t in wanted}
+        spans = [m.span() for m in _WORD.finditer(text) if fold(m.group()).strip("-'.") in surfaces]
+        return Passage(section, section_label(section), text, spans)
+
+
+# Each shared keyword adds this much to a cosine (e5's cosines between actions span ~0.80-0.95).
+KEYWORD_BONUS = 0.01
+SAME_FIELD_BONUS = 0.005  # same dimension, same public
+
+
+def _structure_bonus(a: Action, b: Action) -> float:
+    shared = len({fold(k) for k in a.keywords} & {fold(k) for k in b.keywords})
+    same = (a.dimension == b.dimension and bool(a.dimension)) + (a.public == b.public and bool(a.public))
+    return KEYWORD_BONUS * shared + SAME_FIELD_BONUS * same
+
+
+def _identity(action: Action) -> tuple[str, str]:
+    return fold(" ".join(action.title.split())), fold(" ".join(action.summary.split()))
+
+
+def _ranks(scores: dict[int, float]) -> dict[int, int]:
+    """1-based ranks by descending score, ties broken by rowid so results are deterministic."""
+    return {a: i for i, a in enumerate(sorted(scores, key=lambda a: (-scores[a], a)), start=1)}
+
+
+def _check_page(limit: int, offset: int) -> None:
+    if not 1 <= limit <= 100:
+        raise InvalidQuery("limit", "must be between 1 and 100")
+    if offset < 0:
+        raise InvalidQuery("offset", "must be 0 or more")
