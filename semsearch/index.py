@@ -136,6 +136,7 @@ def _write_build(corpus: Corpus, out: Path, encoder: Encoder, nlp: FrenchNLP, ch
     db = store.connect(out / "actions.sqlite", readonly=False)
     store.create(db)
     lexicon: Counter[tuple[str, str]] = Counter()
+    spellings: Counter[tuple[str, str]] = Counter()  # folded form -> how the fiches write it
     chunk_rows: list[int] = []  # action rowid of each chunk, in chunk order
     texts: list[str] = []
     actions = corpus.actions
@@ -150,6 +151,7 @@ def _write_build(corpus: Corpus, out: Path, encoder: Encoder, nlp: FrenchNLP, ch
         for column in columns:
             terms = next(analysed)
             lexicon.update((t.surface, t.term) for t in terms)
+            spellings.update((t.surface, t.text) for t in terms)
             lexical[column] = " ".join(t.term for t in terms)
         store.insert_action(db, rowid, action, lexical)
         chunks = chunk_action(action, nlp.sentences, chunk_words, overlap)
@@ -158,6 +160,8 @@ def _write_build(corpus: Corpus, out: Path, encoder: Encoder, nlp: FrenchNLP, ch
             store.insert_chunk(db, len(chunk_rows), rowid, chunk, [(t.surface, t.term) for t in terms])
             texts.append(chunk.text)
     store.insert_lexicon(db, ((s, t, n) for (s, t), n in lexicon.items()))
+    by_count = sorted(spellings.items(), key=lambda kv: kv[1])  # ascending: the commonest spelling wins
+    store.insert_spellings(db, {surface: spelling for (surface, spelling), _ in by_count}.items())
     db.commit()
     db.close()
 

@@ -44,8 +44,9 @@ _FOLDED_STOP = frozenset(fold(w) for w in STOP_WORDS) | _DOMAIN_STOP
 
 @dataclass(frozen=True)
 class Term:
-    """One content word: its folded surface form (for highlighting) and its index term (folded stem)."""
+    """One content word: as written (lower-cased), folded (for matching and highlighting), and its index term."""
 
+    text: str
     surface: str
     term: str
 
@@ -92,7 +93,7 @@ class FrenchNLP:
         word = surface.strip("-'.")
         if len(word) < 2 or not any(ch.isalpha() for ch in word) or word in _FOLDED_STOP:
             return None
-        return Term(surface=word, term=self.stem(lemma or text))
+        return Term(text=text.lower().strip("-'."), surface=word, term=self.stem(lemma or text))
 
     @lru_cache(maxsize=65536)
     def stem(self, word: str) -> str:

@@ -31,6 +31,7 @@ RRF_K = 60  # the usual reciprocal-rank-fusion constant (Cormack et al. 2009)
 SEMANTIC_MARGIN = 0.05  # cosine below the best passage's that still counts as a semantic match
 TYPO_MIN_LETTERS = 5  # as Meilisearch: words of 5+ letters tolerate one typo
 _WORD = re.compile(r"\w[\w'-]*")
+_LETTERS = re.compile(r"[^\W\d_]+")
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,8 @@ class Searcher:
         for chunk, action in rows:
             self._chunk_action[chunk] = action
         self._rowids = dict(db.execute("SELECT id, rowid FROM actions"))
+        self._spellings = dict(db.execute("SELECT surface, spelling FROM spellings"))
+        self._spelling_keys = sorted(self._spellings)
 
     # -- query analysis -------------------------------------------------------------------------
     def analyse(self, query: str) -> list[QueryWord]:
@@ -119,6 +122,25 @@ class Searcher:
                                                             score_cutoff=1, limit=None)}
             words.append(QueryWord(t.surface, frozenset(terms)))
         return words
+
+    def spelled(self, query: str) -> str:
+        """The query as the fiches spell it (accents restored, a one-typo word corrected) for the encoder.
+
+        The encoder sees "precarite" and "précarité" as different words; the lexical side does not. Spelling
+        the query the corpus's way makes both sides agree, so unaccented queries rank like accented ones.
+        """
+        def respell(match: re.Match[str]) -> str:
+            word = fold(match.group())
+            if word in self._spellings:
+                return self._spellings[word]
+            if len(word) >= TYPO_MIN_LETTERS:
+                near = process.extract(word, self._spelling_keys, scorer=Levenshtein.distance, score_cutoff=1,
+                                       limit=2)
+                if len(near) == 1:
+                    return self._spellings[near[0][0]]
+            return match.group().lower()
+
+        return _LETTERS.sub(respell, query)
 
     # -- retrieval --------------------------------------------------------------------------------
     def _lexical(self, words: Sequence[QueryWord]) -> dict[int, float]:
@@ -161,7 +183,7 @@ class Searcher:
         chosen = flt.check(filters)
         words = self.analyse(query)
         lexical = self._lexical(words) if mode != "semantic" else {}
-        semantic = self._semantic(self.encoder.encode_queries([query])[0]) if mode != "lexical" else {}
+        semantic = self._semantic(self.encoder.encode_queries([self.spelled(query)])[0]) if mode != "lexical" else {}
         matching = set(lexical) | set(semantic)
         allowed = flt.restrict(self.index.db, matching, chosen)
         lex_rank = _ranks({a: s for a, s in lexical.items() if a in allowed})

@@ -30,6 +30,7 @@ CREATE INDEX chunks_by_action ON chunks (action);
 CREATE TABLE lexicon (
     surface TEXT NOT NULL, term TEXT NOT NULL, frequency INTEGER NOT NULL, PRIMARY KEY (surface, term)
 ) WITHOUT ROWID;
+CREATE TABLE spellings (surface TEXT PRIMARY KEY, spelling TEXT NOT NULL) WITHOUT ROWID;
 CREATE VIRTUAL TABLE lexical USING fts5({", ".join(LEXICAL_COLUMNS)}, tokenize = 'unicode61');
 """
 
@@ -65,6 +66,10 @@ def insert_chunk(db: sqlite3.Connection, rowid: int, action_rowid: int, chunk: C
 
 def insert_lexicon(db: sqlite3.Connection, rows: Iterable[tuple[str, str, int]]) -> None:
     db.executemany("INSERT INTO lexicon (surface, term, frequency) VALUES (?, ?, ?)", rows)
+
+
+def insert_spellings(db: sqlite3.Connection, rows: Iterable[tuple[str, str]]) -> None:
+    db.executemany("INSERT INTO spellings (surface, spelling) VALUES (?, ?)", rows)
 
 
 def escape_fts(term: str) -> str:

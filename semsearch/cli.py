@@ -1,0 +1,191 @@
+"""The `semsearch` command: search, similar, show, reindex, eval and serve, readable or --json."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import textwrap
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from .config import Settings
+from .errors import SemsearchError
+from .records import FACETS, Action
+from .search import MODES, SearchResults
+
+WIDTH = 100
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings.from_env(index_dir=args.index, encoder=args.encoder)
+
+
+def _filters(args: argparse.Namespace) -> dict[str, list[str]]:
+    return {facet: getattr(args, facet) or [] for facet in FACETS}
+
+
+def _print_results(results: SearchResults) -> None:
+    if not results.hits:
+        print("Aucune action ne correspond. Essayez d'autres mots ou retirez un filtre.")
+        return
+    print(f"{results.total} action(s) pour « {results.query} » ({results.mode})\n")
+    for rank, hit in enumerate(results.hits, start=results.offset + 1):
+        a, e = hit.action, hit.explanation
+        print(f"{rank}. {a.title}   [{hit.score:.4f}]")
+        print(f"   {a.structure} — {a.department} · {a.dimension} · {', '.join(a.keywords)}")
+        if hit.passage:
+            passage = textwrap.shorten(hit.passage.marked("«", "»"), 300, placeholder=" …")
+            print(textwrap.fill(f"[{hit.passage.label}] {passage}", WIDTH, initial_indent="   ",
+                                subsequent_indent="   "))
+        why = []
+        if e.lexical_rank:
+            why.append(f"mots #{e.lexical_rank} ({', '.join(e.matched_terms)})")
+        if e.semantic_rank:
+            why.append(f"sens #{e.semantic_rank} (cosinus {e.semantic_score:.3f})")
+        if e.shared_keywords:
+            why.append(f"mots-clés communs : {', '.join(e.shared_keywords)}")
+        print(f"   pourquoi : {' ; '.join(why)}\n   id : {a.id}\n")
+
+
+def _print_action(action: Action) -> None:
+    d = action.to_dict()
+    evaluation = d.pop("evaluation")
+    for key, value in {**d, **{f"evaluation.{k}": v for k, v in evaluation.items()}}.items():
+        if value:
+            text = ", ".join(value) if isinstance(value, list) else str(value)
+            print(f"{key}:\n{textwrap.indent(text, '    ')}")
+
+
+def _emit(value: Any, as_json: bool, printer: Any) -> None:
+    if as_json:
+        json.dump(asdict(value), sys.stdout, ensure_ascii=False, indent=2, default=str)
+        print()
+    else:
+        printer(value)
+
+
+def cmd_search(args: argparse.Namespace) -> None:
+    from .engine import open_searcher
+
+    searcher = open_searcher(_settings(args))
+    queries = [args.query] if args.query else _prompt()
+    for query in queries:
+        try:
+            results = searcher.search(query, _filters(args), args.limit, args.offset, args.mode)
+        except SemsearchError as exc:
+            if args.query:
+                raise
+            print(f"erreur : {exc}")
+            continue
+        _emit(results, args.json, _print_results)
+
+
+def _prompt():
+    print("Recherche dans les fiches actions (Entrée vide ou Ctrl-D pour quitter).")
+    while True:
+        try:
+            line = input("recherche> ").strip()
+        except EOFError:
+            return
+        if not line:
+            return
+        yield line
+
+
+def cmd_similar(args: argparse.Namespace) -> None:
+    from .engine import open_searcher
+
+    results = open_searcher(_settings(args)).similar(args.id, _filters(args), args.limit)
+    _emit(results, args.json, _print_results)
+
+
+def cmd_show(args: argparse.Namespace) -> None:
+    from .engine import open_searcher
+
+    _emit(open_searcher(_settings(args)).get(args.id), args.json, _print_action)
+
+
+def cmd_reindex(args: argparse.Namespace) -> None:
+    from .engine import rebuild
+
+    settings = Settings.from_env(index_dir=args.out or args.index, encoder=args.encoder, source=args.source)
+    manifest = rebuild(settings, progress=not args.quiet)
+    print(f"index {manifest.build_id}: {manifest.actions} actions ({manifest.duplicates} duplicate(s) collapsed), "
+          f"{manifest.chunks} passages, encoder {manifest.encoder}, in {settings.index_dir}")
+
+
+def cmd_eval(args: argparse.Namespace) -> None:
+    from . import evaluation
+    from .engine import open_searcher
+
+    searcher = open_searcher(_settings(args))
+    table = {"search": evaluation.evaluate_search(searcher, evaluation.read_queries(args.queries)),
+             "similar": evaluation.evaluate_similar(searcher, evaluation.read_similar(args.similar))}
+    if args.json:
+        args.json.write_text(json.dumps(table, ensure_ascii=False, indent=2), encoding="utf-8")
+    print(f"{'mode':10} {'nDCG@10':>8} {'recall@5':>9} {'MRR':>6}")
+    for mode, row in table["search"].items():
+        print(f"{mode:10} {row['ndcg@10']:8.3f} {row['recall@5']:9.3f} {row['mrr']:6.3f}")
+    print(f"similar    recall@3 {table['similar']['recall@3']:.3f}")
+
+
+def parser() -> argparse.ArgumentParser:
+    root = Settings.__dataclass_fields__
+    p = argparse.ArgumentParser(prog="semsearch", description="Recherche sémantique dans les fiches actions.")
+    p.add_argument("--index", type=Path, help=f"index directory (default: SEMSEARCH_INDEX_DIR or "
+                   f"{root['index_dir'].default})")
+    p.add_argument("--encoder", help="model name from models/registry.json (default: SEMSEARCH_ENCODER)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("search", help="free-text search (interactive when no query is given)")
+    s.add_argument("query", nargs="?")
+    s.add_argument("--mode", choices=MODES, default="hybrid")
+    s.add_argument("--limit", type=int, default=10)
+    s.add_argument("--offset", type=int, default=0)
+    s.set_defaults(func=cmd_search)
+
+    m = sub.add_parser("similar", help="actions comparable to one action")
+    m.add_argument("id")
+    m.add_argument("--limit", type=int, default=5)
+    m.set_defaults(func=cmd_similar)
+    for command in (s, m):
+        for facet in FACETS:
+            command.add_argument(f"--{facet}", action="append", metavar="VALUE",
+                                 help="filter (repeat for OR; different filters are AND-ed)")
+        command.add_argument("--json", action="store_true", help="machine-readable output")
+
+    sh = sub.add_parser("show", help="the whole fiche of one action")
+    sh.add_argument("id")
+    sh.add_argument("--json", action="store_true")
+    sh.set_defaults(func=cmd_show)
+
+    r = sub.add_parser("reindex", help="build the index from an export and swap it in atomically")
+    r.add_argument("--source", type=Path, help="export file (.txt or .jsonl; default: SEMSEARCH_SOURCE)")
+    r.add_argument("--out", type=Path, help="index directory (default: --index)")
+    r.add_argument("--quiet", action="store_true", help="no progress bars")
+    r.set_defaults(func=cmd_reindex)
+
+    e = sub.add_parser("eval", help="search quality on graded query sets")
+    e.add_argument("--queries", type=Path, default=Path("eval/dev_queries.tsv"))
+    e.add_argument("--similar", type=Path, default=Path("eval/dev_similar.tsv"))
+    e.add_argument("--json", type=Path, help="also write the table as JSON to this file")
+    e.set_defaults(func=cmd_eval)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        args.func(args)
+    except SemsearchError as exc:
+        print(f"semsearch: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,27 @@
+"""Assembling the stages from Settings: the one place that knows how a searcher and a build are made."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .config import Settings
+from .corpus import load_actions
+from .encoders import Encoder, load_encoder
+from .index import Manifest, build_index, load_index
+from .nlp import FrenchNLP
+from .search import Searcher
+
+
+def open_searcher(settings: Settings, encoder: Encoder | None = None, nlp: FrenchNLP | None = None) -> Searcher:
+    """Load the live index with the configured encoder; pass encoder/nlp to reuse ones already loaded."""
+    encoder = encoder or load_encoder(settings.encoder, settings.models_dir)
+    index = load_index(settings.index_dir, encoder.name)
+    return Searcher(index, encoder, nlp or FrenchNLP(settings.spacy_model))
+
+
+def rebuild(settings: Settings, source: Path | None = None, *, progress: bool = True,
+            encoder: Encoder | None = None, nlp: FrenchNLP | None = None) -> Manifest:
+    """Parse the export and build a new index that replaces the live one only when complete."""
+    corpus = load_actions(source or settings.source)
+    encoder = encoder or load_encoder(settings.encoder, settings.models_dir)
+    return build_index(corpus, settings.index_dir, encoder, nlp or FrenchNLP(settings.spacy_model), progress=progress)

@@ -1,0 +1,59 @@
+"""Shared fixtures: the sample corpus indexed once per test session, for real (real encoder, real spaCy)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from semsearch.config import Settings
+from semsearch.corpus import Corpus, load_actions
+from semsearch.encoders import Encoder, load_encoder
+from semsearch.index import build_index
+from semsearch.nlp import FrenchNLP
+from semsearch.search import Searcher
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "data" / "actions-maine-et-loire.txt"
+
+
+@pytest.fixture(scope="session")
+def corpus() -> Corpus:
+    return load_actions(SAMPLE)
+
+
+@pytest.fixture(scope="session")
+def nlp() -> FrenchNLP:
+    return FrenchNLP()
+
+
+@pytest.fixture(scope="session")
+def encoder() -> Encoder:
+    return load_encoder("multilingual-e5-small", ROOT / "models")
+
+
+@pytest.fixture(scope="session")
+def sample_index(tmp_path_factory: pytest.TempPathFactory, corpus: Corpus, encoder: Encoder,
+                 nlp: FrenchNLP) -> Path:
+    """An index directory built from the sample export: ~1 min of real embedding, done once."""
+    index_dir = tmp_path_factory.mktemp("index")
+    build_index(corpus, index_dir, encoder, nlp, progress=False)
+    return index_dir
+
+
+@pytest.fixture(scope="session")
+def settings(sample_index: Path) -> Settings:
+    return Settings.from_env({}, index_dir=sample_index, source=SAMPLE)
+
+
+@pytest.fixture(scope="session")
+def searcher(settings: Settings, encoder: Encoder, nlp: FrenchNLP) -> Searcher:
+    from semsearch.engine import open_searcher
+
+    return open_searcher(settings, encoder, nlp)
+
+
+@pytest.fixture(scope="session")
+def ids(corpus: Corpus) -> dict[str, str]:
+    """Title -> id of the sample's actions, so tests read in titles."""
+    return {a.title: a.id for a in corpus.actions}

@@ -1,0 +1,85 @@
+"""Index build and load: round trip, atomic swap, and clear refusals."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from semsearch.corpus import Corpus
+from semsearch.encoders import Encoder
+from semsearch.errors import IndexMismatchError, IndexMissingError
+from semsearch.index import build_index, current_build, load_index
+from semsearch.nlp import FrenchNLP
+
+
+class FailingEncoder:
+    """Wraps the real encoder and dies mid-embedding, as a killed or crashing build would."""
+
+    def __init__(self, real: Encoder, fail_after: int) -> None:
+        self.name, self.dimension, self._real, self._left = real.name, real.dimension, real, fail_after
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        return self._real.encode_queries(texts)
+
+    def encode_passages(self, texts: list[str]) -> np.ndarray:
+        self._left -= 1
+        if self._left < 0:
+            raise RuntimeError("encoder crashed")
+        return self._real.encode_passages(texts)
+
+
+def small(corpus: Corpus, n: int = 3) -> Corpus:
+    return Corpus(corpus.actions[:n], corpus.source, corpus.checksum, 0, [])
+
+
+def test_manifest_stamps_the_build(sample_index: Path, corpus: Corpus) -> None:
+    index = load_index(sample_index, "multilingual-e5-small")
+    m = index.manifest
+    assert (m.actions, m.duplicates, m.encoder, m.dimension) == (24, 1, "multilingual-e5-small", 384)
+    assert m.source_sha256 == corpus.checksum and m.chunks == index.chunk_vectors.ntotal > 24
+    assert json.loads((index.path / "manifest.json").read_text())["build_id"] == m.build_id
+
+
+def test_index_round_trips_every_record(sample_index: Path, corpus: Corpus) -> None:
+    index = load_index(sample_index)
+    stored = {row[0]: json.loads(row[1]) for row in index.db.execute("SELECT id, data FROM actions")}
+    assert stored == {a.id: a.to_dict() for a in corpus.actions}
+
+
+def test_loading_with_another_encoder_is_refused(sample_index: Path) -> None:
+    with pytest.raises(IndexMismatchError, match="all-MiniLM-L6-v2.*multilingual-e5-small|multilingual-e5-small"):
+        load_index(sample_index, "all-MiniLM-L6-v2")
+
+
+def test_missing_index_says_how_to_build_one(tmp_path: Path) -> None:
+    with pytest.raises(IndexMissingError, match="semsearch reindex"):
+        load_index(tmp_path)
+
+
+def test_damaged_index_is_reported_not_served(tmp_path: Path, corpus: Corpus, encoder: Encoder,
+                                              nlp: FrenchNLP) -> None:
+    build_index(small(corpus), tmp_path, encoder, nlp, progress=False)
+    (current_build(tmp_path) / "chunks.faiss").write_bytes(b"not a faiss index")
+    with pytest.raises(IndexMissingError, match="damaged"):
+        load_index(tmp_path)
+
+
+def test_failed_build_leaves_the_previous_index_serving(tmp_path: Path, corpus: Corpus, encoder: Encoder,
+                                                       nlp: FrenchNLP) -> None:
+    first = build_index(small(corpus), tmp_path, encoder, nlp, progress=False)
+    with pytest.raises(RuntimeError, match="encoder crashed"):
+        build_index(small(corpus, 4), tmp_path, FailingEncoder(encoder, fail_after=0), nlp, progress=False)
+    assert load_index(tmp_path).manifest.build_id == first.build_id
+    assert [p.name for p in (tmp_path / "builds").iterdir()] == [first.build_id]  # no half-written build left
+
+
+def test_new_build_replaces_current_and_keeps_one_for_rollback(tmp_path: Path, corpus: Corpus, encoder: Encoder,
+                                                               nlp: FrenchNLP) -> None:
+    old = load_index(tmp_path) if (tmp_path / "current").exists() else None
+    assert old is None
+    builds = [build_index(small(corpus, n), tmp_path, encoder, nlp, progress=False) for n in (1, 2, 3)]
+    assert load_index(tmp_path).manifest.build_id == builds[-1].build_id
+    assert sorted(p.name for p in (tmp_path / "builds").iterdir()) == [b.build_id for b in builds[1:]]

@@ -1,0 +1,43 @@
+"""French analysis: the forms users type meet the forms the fiches use."""
+
+from __future__ import annotations
+
+import pytest
+
+from semsearch.nlp import FrenchNLP, clean, fold
+
+
+def terms(nlp: FrenchNLP, text: str) -> list[str]:
+    return [t.term for t in nlp.terms(text)]
+
+
+@pytest.mark.parametrize(("typed", "written"), [
+    ("precarite", "précarité"),
+    ("parentalite", "Parentalité"),
+    ("dechets", "déchets"),
+    ("personnes agees", "personnes âgées"),
+])
+def test_unaccented_and_inflected_forms_meet(nlp: FrenchNLP, typed: str, written: str) -> None:
+    assert terms(nlp, typed) == terms(nlp, written)
+
+
+def test_elisions_and_stop_words_are_not_terms(nlp: FrenchNLP) -> None:
+    assert terms(nlp, "l'épicerie de l’école et d'un quartier") == terms(nlp, "épicerie école quartier")
+
+
+def test_terms_keep_the_surface_form_for_highlighting(nlp: FrenchNLP) -> None:
+    assert [t.surface for t in nlp.terms("Les Familles précaires")] == ["familles", "precaires"]
+
+
+def test_clean_normalises_unicode_quotes_and_spaces() -> None:
+    assert clean("L’atelier\u00a0 des   parents\t\n\n e\u0301te\u0301 ") == "L'atelier des parents\nété"
+
+
+def test_fold_strips_accents_and_case() -> None:
+    assert fold("Élèves ŒUVRE Noël") == "eleves oeuvre noel"
+
+
+def test_sentences_split_on_punctuation_and_lines(nlp: FrenchNLP) -> None:
+    text = "Le groupe est parti en septembre. Il a visité le port !\n- un repas au restaurant"
+    assert nlp.sentences(text) == ["Le groupe est parti en septembre.", "Il a visité le port !",
+                                   "- un repas au restaurant"]

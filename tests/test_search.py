@@ -1,0 +1,110 @@
+"""Search and similar actions over the real sample index, as a centre's staff would use them."""
+
+from __future__ import annotations
+
+import pytest
+
+from semsearch.errors import InvalidQuery, NotFound
+from semsearch.search import Searcher
+
+
+def titles(results) -> list[str]:
+    return [h.action.title for h in results.hits]
+
+
+def test_food_insecurity_query_finds_the_solidarity_grocery_first(searcher: Searcher) -> None:
+    assert titles(searcher.search("precarite alimentaire en rural"))[0] == "Epicerie solidaire ephémère"
+
+
+@pytest.mark.parametrize(("typed", "correct"), [
+    ("precarite alimentaire", "précarité alimentaire"),
+    ("parentalite", "parentalité"),
+    ("vieillissement", "Viellissement"),  # the corpus's own typo
+    ("inclusion numerique", "inclusion numérique"),
+])
+def test_unaccented_or_misspelt_queries_find_the_same_top_results(searcher: Searcher, typed: str,
+                                                                  correct: str) -> None:
+    assert titles(searcher.search(typed, limit=3)) == titles(searcher.search(correct, limit=3))
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "semantic", "lexical"])
+def test_every_mode_answers_with_passages_and_reasons(searcher: Searcher, mode: str) -> None:
+    results = searcher.search("séjour de vacances pour adultes", mode=mode, limit=3)
+    assert titles(results)[0] == "Séjour Adultes"
+    for hit in results.hits:
+        assert hit.passage is not None and hit.passage.text
+        e = hit.explanation
+        assert e.lexical_rank is not None or e.semantic_rank is not None
+        assert mode != "lexical" or (e.lexical_rank and e.matched_terms and e.semantic_rank is None)
+        assert mode != "semantic" or (e.semantic_rank and e.lexical_rank is None)
+
+
+def test_lexical_matches_are_highlighted_in_the_passage(searcher: Searcher) -> None:
+    hit = searcher.search("précarité menstruelle", mode="lexical").hits[0]
+    assert hit.action.title == "Armoire solidaire de lutte contre la précarité menstruelle"
+    marked = [hit.passage.text[a:b].lower() for a, b in hit.passage.highlights]
+    assert {"précarité", "menstruelle"} & set(marked)
+    assert "<mark>" in hit.passage.marked()
+
+
+def test_values_of_one_filter_are_ored_and_filters_are_anded(searcher: Searcher) -> None:
+    query = "atelier"
+    seniors = searcher.search(query, {"public": ["Seniors"]}, limit=100)
+    adults = searcher.search(query, {"public": ["Adultes"]}, limit=100)
+    either = searcher.search(query, {"public": ["Seniors", "Adultes"]}, limit=100)
+    assert set(titles(either)) == set(titles(seniors)) | set(titles(adults))
+    both = searcher.search(query, {"public": ["Seniors", "Adultes"], "status": ["Terminée"]}, limit=100)
+    assert all(h.action.status == "Terminée" and h.action.public in {"Seniors", "Adultes"} for h in both.hits)
+    assert set(titles(both)) < set(titles(either)) or not both.hits
+
+
+def test_facet_counts_match_the_results_a_tick_would_give(searcher: Searcher) -> None:
+    results = searcher.search("lien social", limit=100)
+    for facet in ("public", "keyword", "dimension"):
+        for value in results.facets[facet]:
+            ticked = searcher.search("lien social", {facet: [value.value]}, limit=100)
+            assert ticked.total == value.count == len(ticked.hits), (facet, value)
+
+
+def test_total_is_the_same_on_every_page(searcher: Searcher) -> None:
+    pages = [searcher.search("enfants et familles", limit=3, offset=o) for o in (0, 3, 6)]
+    assert len({p.total for p in pages}) == 1
+    seen = [t for p in pages for t in titles(p)]
+    assert len(seen) == len(set(seen)) == min(9, pages[0].total)
+
+
+@pytest.mark.parametrize(("kwargs", "parameter"), [
+    ({"query": "   "}, "q"),
+    ({"query": "x" * 501}, "q"),
+    ({"query": "jeunes", "limit": 0}, "limit"),
+    ({"query": "jeunes", "limit": 101}, "limit"),
+    ({"query": "jeunes", "offset": -1}, "offset"),
+    ({"query": "jeunes", "mode": "fuzzy"}, "mode"),
+    ({"query": "jeunes", "filters": {"colour": ["bleu"]}}, "colour"),
+])
+def test_bad_parameters_are_named(searcher: Searcher, kwargs: dict, parameter: str) -> None:
+    with pytest.raises(InvalidQuery) as error:
+        searcher.search(**kwargs)
+    assert error.value.parameter == parameter
+
+
+def test_fts_syntax_in_a_query_is_just_text(searcher: Searcher) -> None:
+    for query in ['"', 'NEAR(a b)', "parents*", "'; DROP TABLE actions; --", "a OR AND NOT"]:
+        searcher.search(query, mode="lexical")
+
+
+def test_similar_never_returns_the_action_itself(searcher: Searcher, ids: dict[str, str]) -> None:
+    for title, action_id in ids.items():
+        similar = titles(searcher.similar(action_id, limit=10))
+        assert title not in similar and len(similar) == 10
+
+
+def test_similar_explains_shared_keywords(searcher: Searcher, ids: dict[str, str]) -> None:
+    hits = searcher.similar(ids["world clean up day"], limit=3).hits
+    assert hits[0].passage is not None
+    assert any(h.explanation.shared_keywords for h in hits)
+
+
+def test_unknown_id_is_not_found(searcher: Searcher) -> None:
+    with pytest.raises(NotFound, match="no-such-action"):
+        searcher.similar("no-such-action")
