@@ -76,5 +76,7 @@ def documented_settings() -> list[tuple[str, str, str]]:
         default = f.default
         if isinstance(default, Path):
             default = default.relative_to(ROOT) if default.is_relative_to(ROOT) else default
+        elif isinstance(default, tuple):
+            default = ",".join(default)
         rows.append((PREFIX + f.name.upper(), str(default), f.metadata["help"]))
     return rows

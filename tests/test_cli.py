@@ -1,0 +1,63 @@
+"""The command line as a user runs it: readable output, --json for machines, one-line errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from semsearch.cli import main
+
+
+@pytest.fixture(autouse=True)
+def _index(monkeypatch: pytest.MonkeyPatch, sample_index: Path) -> None:
+    monkeypatch.setenv("SEMSEARCH_INDEX_DIR", str(sample_index))
+
+
+def test_search_prints_titles_passages_and_reasons(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["search", "precarite alimentaire en rural", "--limit", "2"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[2].startswith("1. Epicerie solidaire ephémère")
+    assert "pourquoi : mots #" in out and "«précarité»" in out
+
+
+def test_search_json_is_machine_readable_and_filtered(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["search", "parents", "--keyword", "Parentalité", "--public", "Adultes", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["total"] == len(data["hits"]) >= 1
+    assert all("Parentalité" in h["action"]["keywords"] and h["action"]["public"] == "Adultes" for h in data["hits"])
+
+
+def test_show_and_similar_by_id(capsys: pytest.CaptureFixture[str], ids: dict[str, str]) -> None:
+    assert main(["show", ids["DEMOS"], "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["title"] == "DEMOS"
+    assert main(["similar", ids["DEMOS"], "--limit", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "(similar)" in out and "\n1. DEMOS" not in out
+
+
+def test_empty_results_say_so_in_french(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["search", "zzzz", "--mode", "lexical"]) == 0
+    assert "Aucune action ne correspond" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["show", "no-such-id"], "no action with id 'no-such-id'"),
+    (["search", "parents", "--limit", "500"], "limit: must be between 1 and 100"),
+    (["reindex", "--source", "missing.txt"], "missing.txt"),
+])
+def test_errors_are_one_line_and_exit_2(capsys: pytest.CaptureFixture[str], argv: list[str], message: str) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_reindex_builds_a_new_index_from_jsonl(tmp_path: Path, corpus, capsys: pytest.CaptureFixture[str]) -> None:
+    from semsearch.corpus import write_jsonl
+
+    source = tmp_path / "two.jsonl"
+    write_jsonl(corpus.actions[:2], source)
+    assert main(["reindex", "--source", str(source), "--out", str(tmp_path / "idx"), "--quiet"]) == 0
+    assert "2 actions" in capsys.readouterr().out
+    assert main(["--index", str(tmp_path / "idx"), "show", corpus.actions[1].id, "--json"]) == 0
