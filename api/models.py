@@ -1,0 +1,278 @@
+"""The wire format: pydantic models for requests and responses, separate from the library's dataclasses.
+
+The library may rename or add attributes; these classes change only when the API does, and the `from_*`
+functions at the bottom are the one place that maps one onto the other.
+"""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from semsearch import filters as flt
+from semsearch.records import Action
+from semsearch.search import MAX_QUERY_CHARS, Hit, Passage, SearchResults
+
+EXAMPLE_QUERY = "précarité alimentaire en rural"
+MAX_FILTER_VALUES = 20
+FilterValue = Annotated[str, StringConstraints(max_length=200)]
+FilterValues = Annotated[list[FilterValue], Field(max_length=MAX_FILTER_VALUES)]
+SearchMode = Literal["hybrid", "semantic", "lexical"]  # semsearch.search.MODES, spelt out for the schema
+
+
+# -- requests ---------------------------------------------------------------------------------------
+class FilterParams(BaseModel):
+    """Filters, as repeatable query parameters or JSON lists: values of one filter are OR-ed, filters AND-ed.
+
+    Unknown names are refused (extra="forbid"), so a misspelt filter is a 422, never silently ignored.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    dimension: FilterValues = Field(default=[], examples=[["Lutte contre la précarité"]])
+    keyword: FilterValues = Field(default=[], examples=[["Alimentation", "Santé"]])
+    public: FilterValues = Field(default=[], examples=[["Familles"]])
+    territory: FilterValues = Field(default=[])
+    status: FilterValues = Field(default=[], examples=[["En cours"]])
+    structure: FilterValues = Field(default=[])
+    department: FilterValues = Field(default=[], examples=[["Maine-et-Loire"]])
+    partner: FilterValues = Field(default=[])
+
+    def filters(self) -> dict[str, list[str]]:
+        return {name: list(getattr(self, name)) for name in flt.FACETS}
+
+
+class _Page(BaseModel):
+    limit: int = Field(default=10, ge=1, le=100, description="résultats par page (1 à 100)")
+    offset: int = Field(default=0, ge=0, description="rang du premier résultat renvoyé (0 = début)")
+
+
+class _Text(BaseModel):
+    q: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, description="texte libre, en français",
+                   examples=[EXAMPLE_QUERY])
+    mode: SearchMode = Field(default="hybrid",
+                             description="hybrid (mots + sens), semantic (sens seul) ou lexical (mots seuls)")
+
+
+# Bases listed so that the schema shows q, mode, limit, offset, then the filters.
+class SearchParams(FilterParams, _Page, _Text):
+    """A search: GET /search takes these as query parameters, POST /search as a JSON object."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "examples": [{"q": EXAMPLE_QUERY, "limit": 5, "keyword": ["Alimentation"], "status": ["En cours"]}]
+    })
+
+
+class SimilarParams(FilterParams, _Page):
+    limit: int = Field(default=5, ge=1, le=100, description="résultats par page (1 à 100)")
+
+
+class ListParams(FilterParams, _Page):
+    limit: int = Field(default=20, ge=1, le=100, description="actions par page (1 à 100)")
+
+
+# -- responses --------------------------------------------------------------------------------------
+class ErrorDetail(BaseModel):
+    code: str = Field(examples=["invalid_parameter"])
+    message: str = Field(description="en français, pour les personnes",
+                         examples=["Paramètre « limit » invalide."])
+    detail: dict[str, Any] | None = Field(
+        description="pour les programmes : le paramètre en cause, la raison...",
+        examples=[{"parameter": "limit", "reason": "Input should be less than or equal to 100",
+                   "location": "query"}],
+    )
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail
+
+
+class PassageOut(BaseModel):
+    section: str = Field(examples=["summary"])
+    label: str = Field(description="nom de la section, à afficher", examples=["Résumé"])
+    text: str
+    marked: str = Field(description="le texte échappé pour HTML, mots trouvés entre <mark> et </mark>")
+    highlights: list[tuple[int, int]] = Field(
+        description="positions [début, fin) des mots trouvés dans `text`, en caractères Unicode (code points)"
+    )
+
+
+class ExplanationOut(BaseModel):
+    matched_terms: list[str] = Field(description="mots de la requête trouvés dans la fiche")
+    lexical_rank: int | None = Field(description="rang côté mots (BM25), absent si aucun mot trouvé")
+    semantic_rank: int | None = Field(description="rang côté sens (similarité des vecteurs)")
+    semantic_score: float | None = Field(description="cosinus du meilleur passage")
+    shared_keywords: list[str] = Field(description="mots-clés en commun (actions similaires)")
+
+
+class ResultOut(BaseModel):
+    id: str
+    title: str
+    score: float
+    structure: str
+    department: str
+    dimension: str
+    keywords: list[str]
+    public: str
+    status: str
+    passage: PassageOut | None = Field(description="le meilleur passage de la fiche pour cette requête")
+    explanation: ExplanationOut
+
+
+class FacetValueOut(BaseModel):
+    value: str
+    count: int = Field(description="actions trouvées ayant cette valeur, les autres filtres appliqués")
+    selected: bool
+
+
+Facets = dict[str, list[FacetValueOut]]
+
+
+class SearchResponse(BaseModel):
+    query: str = Field(description="la requête telle que cherchée (/similar : le titre de l'action source)")
+    mode: str
+    total: int = Field(description="nombre d'actions trouvées, filtres appliqués : le même sur chaque page")
+    offset: int
+    limit: int
+    results: list[ResultOut]
+    facets: Facets
+
+
+class EvaluationOut(BaseModel):
+    territory: str
+    centre: str
+    residents: str
+    limits: str
+    perspectives: str
+
+
+class ActionOut(BaseModel):
+    """The whole fiche."""
+
+    id: str
+    title: str
+    status: str
+    end_reasons: str
+    dimension: str
+    keywords: list[str]
+    summary: str
+    structure: str
+    department: str
+    initiative: list[str]
+    initiative_detail: str
+    experience: str
+    territory: str
+    public: str
+    partners: list[str]
+    description: str
+    budget: str
+    people: str
+    evaluation: EvaluationOut
+    files: list[str]
+    extra: dict[str, str]
+
+
+class ActionSummaryOut(BaseModel):
+    id: str
+    title: str
+    structure: str
+    department: str
+    dimension: str
+    keywords: list[str]
+    public: str
+    status: str
+    summary: str
+
+
+class ActionListResponse(BaseModel):
+    total: int
+    offset: int
+    limit: int
+    actions: list[ActionSummaryOut]
+    facets: Facets
+
+
+class FacetsResponse(BaseModel):
+    total: int = Field(description="nombre d'actions, filtres appliqués")
+    facets: Facets
+
+
+class HealthResponse(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class IndexInfo(BaseModel):
+    build_id: str
+    format_version: int
+    built_at: str
+    loaded_at: str
+    encoder: str
+    dimension: int
+    actions: int
+    chunks: int
+    duplicates: int
+
+
+class ReindexStatus(BaseModel):
+    running: bool
+    started_at: str | None = None
+    finished_at: str | None = None
+    build_id: str | None = Field(default=None, description="dernière reconstruction réussie")
+    error: str | None = Field(default=None, description="dernier échec (l'index précédent reste en service)")
+    failed_at: str | None = None
+
+
+class ReadyResponse(BaseModel):
+    status: Literal["ready"] = "ready"
+    index: IndexInfo
+    reindex: ReindexStatus
+
+
+class ReindexAccepted(BaseModel):
+    status: Literal["started"] = "started"
+    started_at: str
+    follow: str = Field(default="/ready", description="où suivre la reconstruction")
+
+
+# -- library -> wire --------------------------------------------------------------------------------
+def marked_html(passage: Passage) -> str:
+    """The passage as safe HTML: the text escaped first, then the matched words wrapped in <mark>."""
+    out, last = [], 0
+    for start, end in passage.highlights:
+        out += [escape(passage.text[last:start]), "<mark>", escape(passage.text[start:end]), "</mark>"]
+        last = end
+    return "".join([*out, escape(passage.text[last:])])
+
+
+def from_facets(facets: dict[str, list[flt.FacetValue]]) -> Facets:
+    return {name: [FacetValueOut(value=v.value, count=v.count, selected=v.selected) for v in values]
+            for name, values in facets.items()}
+
+
+def from_hit(hit: Hit) -> ResultOut:
+    a, p, e = hit.action, hit.passage, hit.explanation
+    passage = None if p is None else PassageOut(section=p.section, label=p.label, text=p.text,
+                                                 marked=marked_html(p), highlights=p.highlights)
+    return ResultOut(
+        id=a.id, title=a.title, score=hit.score, structure=a.structure, department=a.department,
+        dimension=a.dimension, keywords=a.keywords, public=a.public, status=a.status, passage=passage,
+        explanation=ExplanationOut(matched_terms=e.matched_terms, lexical_rank=e.lexical_rank,
+                                   semantic_rank=e.semantic_rank, semantic_score=e.semantic_score,
+                                   shared_keywords=e.shared_keywords),
+    )
+
+
+def from_results(results: SearchResults) -> SearchResponse:
+    return SearchResponse(query=results.query, mode=results.mode, total=results.total, offset=results.offset,
+                          limit=results.limit, results=[from_hit(h) for h in results.hits],
+                          facets=from_facets(results.facets))
+
+
+def from_action(action: Action) -> ActionOut:
+    return ActionOut.model_validate(action.to_dict())
+
+
+def summary_of(action: Action) -> ActionSummaryOut:
+    return ActionSummaryOut.model_validate(action.to_dict())

@@ -1,0 +1,152 @@
+"""The routes: thin over semsearch.search, each one validating its input, calling the library, converting.
+
+Sync functions on purpose: FastAPI runs them in its thread pool, so a search (SQLite, FAISS, the encoder
+behind its lock) never blocks the event loop.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from semsearch import filters as flt
+from semsearch.search import Searcher
+
+from . import models as m
+from .errors import ApiError
+
+if TYPE_CHECKING:
+    from .app import Service
+
+router = APIRouter()
+_bearer = HTTPBearer(auto_error=False, description="SEMSEARCH_ADMIN_TOKEN")
+
+
+def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for the error responses a route may give, all in the one error shape."""
+    return {s: {"model": m.ErrorResponse} for s in statuses}
+
+
+def service(request: Request) -> Service:
+    return request.app.state.service
+
+
+def searcher(request: Request) -> Iterator[Searcher]:
+    """The Searcher live when the request starts, kept for the whole request even if a reindex swaps it."""
+    with service(request).lease() as leased:
+        request.state.index_version = leased.index.manifest.build_id
+        yield leased
+
+
+Live = Annotated[Searcher, Depends(searcher)]
+
+
+# -- search -----------------------------------------------------------------------------------------
+@router.get("/search", response_model=m.SearchResponse, tags=["recherche"], responses=_errors(422, 503),
+            summary="Recherche en texte libre, avec filtres et facettes")
+def search_get(live: Live, params: Annotated[m.SearchParams, Query()]) -> m.SearchResponse:
+    """Filtres répétables (`keyword=Alimentation&keyword=Santé` : l'un ou l'autre), combinés entre eux
+    (`keyword=…&status=En cours` : les deux). `total`, les facettes et chaque page portent sur le même
+    ensemble d'actions trouvées."""
+    return _search(live, params)
+
+
+@router.post("/search", response_model=m.SearchResponse, tags=["recherche"], responses=_errors(422, 503),
+             summary="Recherche, paramètres en JSON")
+def search_post(live: Live, params: Annotated[m.SearchParams, Body()]) -> m.SearchResponse:
+    """Les mêmes paramètres que `GET /search`, dans un objet JSON ; les filtres sont des listes."""
+    return _search(live, params)
+
+
+def _search(live: Searcher, params: m.SearchParams) -> m.SearchResponse:
+    results = live.search(params.q, params.filters(), params.limit, params.offset, params.mode)
+    return m.from_results(results)
+
+
+@router.get("/similar/{action_id}", response_model=m.SearchResponse, tags=["recherche"],
+            responses=_errors(404, 422, 503), summary="Actions comparables à une action")
+def similar(live: Live, action_id: str, params: Annotated[m.SimilarParams, Query()]) -> m.SearchResponse:
+    """Les actions les plus proches par le sens et par les mots-clés, jamais l'action elle-même."""
+    return m.from_results(live.similar(action_id, params.filters(), params.limit, params.offset))
+
+
+# -- actions and facets -----------------------------------------------------------------------------
+@router.get("/actions/{action_id}", response_model=m.ActionOut, tags=["actions"], responses=_errors(404, 503),
+            summary="La fiche complète d'une action")
+def get_action(live: Live, action_id: str) -> m.ActionOut:
+    return m.from_action(live.get(action_id))
+
+
+@router.get("/actions", response_model=m.ActionListResponse, tags=["actions"], responses=_errors(422, 503),
+            summary="Toutes les actions, filtrées, par pages (ordre de l'export)")
+def list_actions(live: Live, params: Annotated[m.ListParams, Query()]) -> m.ActionListResponse:
+    db = live.index.db
+    chosen = flt.check(params.filters())
+    rows = sorted(flt.restrict(db, None, chosen))
+    page = rows[params.offset:params.offset + params.limit]
+    ids = dict(db.execute("SELECT rowid, id FROM actions WHERE rowid IN (SELECT value FROM json_each(?))",
+                          (json.dumps(page),)))
+    return m.ActionListResponse(
+        total=len(rows), offset=params.offset, limit=params.limit,
+        actions=[m.summary_of(live.get(ids[row])) for row in page],
+        facets=m.from_facets(flt.facet_counts(db, None, chosen)),
+    )
+
+
+@router.get("/facets", response_model=m.FacetsResponse, tags=["actions"], responses=_errors(422, 503),
+            summary="Toutes les valeurs de chaque facette, avec le nombre d'actions")
+def facets(live: Live, params: Annotated[m.FilterParams, Query()]) -> m.FacetsResponse:
+    chosen = flt.check(params.filters())
+    db = live.index.db
+    return m.FacetsResponse(total=len(flt.restrict(db, None, chosen)),
+                            facets=m.from_facets(flt.facet_counts(db, None, chosen)))
+
+
+# -- service ----------------------------------------------------------------------------------------
+@router.get("/health", response_model=m.HealthResponse, tags=["service"], summary="Le processus répond")
+def health() -> m.HealthResponse:
+    return m.HealthResponse()
+
+
+@router.get("/ready", response_model=m.ReadyResponse, tags=["service"], responses=_errors(503),
+            summary="L'index est chargé : lequel, depuis quand, et la dernière reconstruction")
+def ready(request: Request) -> m.ReadyResponse:
+    svc = service(request)
+    reindex = m.ReindexStatus(**vars(svc.reindex))
+    with svc.lease() as live:  # 503 in the error shape while no index is loaded
+        manifest = live.index.manifest
+        request.state.index_version = manifest.build_id
+        index = m.IndexInfo(build_id=manifest.build_id, format_version=manifest.format_version,
+                            built_at=manifest.built_at, loaded_at=svc.loaded_at, encoder=manifest.encoder,
+                            dimension=manifest.dimension, actions=manifest.actions, chunks=manifest.chunks,
+                            duplicates=manifest.duplicates)
+    return m.ReadyResponse(index=index, reindex=reindex)
+
+
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+def _admin(request: Request, credentials: Credentials) -> None:
+    token = request.app.state.settings.admin_token
+    if not token:  # administration disabled: the route does not exist
+        raise ApiError(404, "not_found", "Ressource introuvable.")
+    if credentials is None:
+        raise ApiError(401, "unauthorized", "Jeton d'administration requis (Authorization: Bearer …).",
+                       headers={"WWW-Authenticate": "Bearer"})
+    if not hmac.compare_digest(credentials.credentials.encode(), token.encode()):
+        raise ApiError(403, "forbidden", "Jeton d'administration refusé.")
+
+
+@router.post("/admin/reindex", response_model=m.ReindexAccepted, status_code=202, tags=["administration"],
+             responses=_errors(401, 403, 404, 409), dependencies=[Depends(_admin)],
+             summary="Reconstruire l'index en arrière-plan, sans interrompre la recherche")
+def reindex(request: Request) -> m.ReindexAccepted:
+    """Relit l'export (SEMSEARCH_SOURCE), construit un nouvel index à côté de l'actuel puis le met en
+    service d'un coup ; en cas d'échec l'ancien reste en service et `/ready` donne la raison. 404 si
+    SEMSEARCH_ADMIN_TOKEN n'est pas défini, 409 si une reconstruction est déjà en cours."""
+    return m.ReindexAccepted(started_at=service(request).start_reindex())
