@@ -131,6 +131,31 @@ def cmd_eval(args: argparse.Namespace) -> None:
     print(f"similar    recall@3 {table['similar']['recall@3']:.3f}")
 
 
+def cmd_serve(args: argparse.Namespace) -> None:
+    import os
+
+    import uvicorn
+    from uvicorn.config import LOGGING_CONFIG
+
+    settings = Settings.from_env(index_dir=getattr(args, "index", None), encoder=args.encoder, host=args.host,
+                                 port=args.port, workers=args.workers)
+    base = f"http://{settings.host}:{settings.port}"
+    print(f"Service : {base}/docs (prêt quand « Application startup complete » s'affiche) — essayez : "
+          f"curl '{base}/search?q=precarite%20alimentaire%20en%20rural'", flush=True)
+    log_config = {**LOGGING_CONFIG, "loggers": {**LOGGING_CONFIG["loggers"], "semsearch": {
+        "handlers": ["default"], "level": "INFO", "propagate": False}}}
+    if settings.workers <= 1:
+        from api.app import create_app
+
+        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=log_config)
+        return
+    # Each worker process builds its own app from the environment: hand the command-line choices over there.
+    os.environ["SEMSEARCH_INDEX_DIR"] = str(settings.index_dir)
+    os.environ["SEMSEARCH_ENCODER"] = settings.encoder
+    uvicorn.run("api.app:create_app", factory=True, host=settings.host, port=settings.port,
+                workers=settings.workers, log_config=log_config)
+
+
 def parser() -> argparse.ArgumentParser:
     root = Settings.__dataclass_fields__
     p = argparse.ArgumentParser(prog="semsearch", description="Recherche sémantique dans les fiches actions.")
@@ -172,6 +197,15 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--similar", type=Path, default=Path("eval/dev_similar.tsv"))
     e.add_argument("--json", type=Path, help="also write the table as JSON to this file")
     e.set_defaults(func=cmd_eval)
+
+    v = sub.add_parser("serve", help="the HTTP service (FastAPI + uvicorn), documented at /docs")
+    v.add_argument("--host", help="listening address (default: SEMSEARCH_HOST or 127.0.0.1)")
+    v.add_argument("--port", type=int, help="listening port (default: SEMSEARCH_PORT or 8000)")
+    # SUPPRESS: absent, it leaves the top-level `semsearch --index DIR serve` alone instead of resetting it.
+    v.add_argument("--index", type=Path, default=argparse.SUPPRESS, help="index directory (as --index above)")
+    v.add_argument("--workers", type=int, help="worker processes, each with its own copy of the index and "
+                   "model (default: SEMSEARCH_WORKERS or 1)")
+    v.set_defaults(func=cmd_serve)
     return p
 
 
