@@ -1,0 +1,127 @@
+"""One real server process: concurrent searches never fail while the index is rebuilt and swapped under them.
+
+The index is built from three actions so that the rebuilds (the server's own, then `semsearch reindex`
+beside it) take seconds; everything stays on the loopback interface.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from semsearch.corpus import Corpus, read_jsonl, write_jsonl
+from semsearch.encoders import Encoder
+from semsearch.index import build_index
+from semsearch.nlp import FrenchNLP
+
+ROOT = Path(__file__).resolve().parent.parent
+TOKEN = "jeton-de-test-serveur"
+QUERIES = ["précarité alimentaire", "atelier parents", "séjour vacances", "lien social", "jeunes"]
+MAX_REQUESTS = 300  # per thread: a bound in case the rebuild never finishes
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait(condition, timeout: float, what: str, server: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if condition():
+                return
+        except httpx.TransportError:
+            pass  # not listening yet
+        assert server is None or server.poll() is None, f"server exited with {server.returncode}"
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+@pytest.fixture
+def live_server(tmp_path: Path, corpus: Corpus, encoder: Encoder, nlp: FrenchNLP) -> Iterator[dict]:
+    source = tmp_path / "three.jsonl"
+    write_jsonl(corpus.actions[:3], source)
+    index_dir = tmp_path / "index"
+    build_index(read_jsonl(source), index_dir, encoder, nlp, progress=False)
+    port = _free_port()
+    env = {**os.environ, "SEMSEARCH_ADMIN_TOKEN": TOKEN, "SEMSEARCH_SOURCE": str(source)}
+    log = (tmp_path / "server.log").open("wb")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "semsearch.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
+         "--index", str(index_dir)], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            _wait(lambda: client.get("/ready").status_code == 200, 60, "/ready", server)
+            yield {"client": client, "index": index_dir, "source": source, "env": env, "server": server}
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        log.close()
+        print((tmp_path / "server.log").read_text(encoding="utf-8", errors="replace")[-3000:])
+
+
+def test_searches_never_fail_while_the_index_is_rebuilt_and_swapped(live_server: dict) -> None:
+    client: httpx.Client = live_server["client"]
+    base = str(client.base_url)
+    before = client.get("/ready").json()["index"]["build_id"]
+    stop = threading.Event()
+    failures: list[str] = []
+    versions: list[set[str]] = []
+
+    def hammer(offset: int) -> None:
+        seen: set[str] = set()
+        versions.append(seen)
+        with httpx.Client(base_url=base, timeout=30) as own:
+            for n in range(MAX_REQUESTS):
+                if stop.is_set():
+                    return
+                try:
+                    r = own.get("/search", params={"q": QUERIES[(n + offset) % len(QUERIES)], "limit": 3})
+                except httpx.HTTPError as exc:
+                    failures.append(repr(exc))
+                    continue
+                seen.add(r.headers["X-Index-Version"])
+                if r.status_code != 200 or not r.json()["results"]:
+                    failures.append(f"{r.status_code} {r.text[:200]}")
+
+    threads = [threading.Thread(target=hammer, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        started = client.post("/admin/reindex", headers={"Authorization": f"Bearer {TOKEN}"})
+        assert started.status_code == 202, started.text
+        _wait(lambda: not client.get("/ready").json()["reindex"]["running"], 60, "the rebuild")
+        time.sleep(0.5)  # a few more searches on the new index
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=60)
+    ready = client.get("/ready").json()
+    after = ready["index"]["build_id"]
+    assert ready["reindex"]["error"] is None and after != before
+    assert failures == []
+    assert {before, after} <= set().union(*versions)  # the threads saw the swap happen under them
+
+    # `semsearch reindex` run beside the live server: the server notices `current` moved and reloads.
+    subprocess.run([sys.executable, "-m", "semsearch.cli", "reindex", "--out", str(live_server["index"]),
+                    "--source", str(live_server["source"]), "--quiet"], cwd=ROOT, env=live_server["env"],
+                   check=True, capture_output=True, timeout=120)
+    latest = os.readlink(live_server["index"] / "current").split("/")[-1]
+    assert latest != after
+    _wait(lambda: client.get("/health").headers["X-Index-Version"] == latest, 10, "the reload")
+    assert client.get("/search", params={"q": "jeunes"}).status_code == 200
