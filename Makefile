@@ -7,9 +7,6 @@ STAMP := $(VENV)/.installed
 # pulls torch's default CUDA build (several GB of nvidia-* wheels) that this CPU-only service never uses.
 TORCH := torch==2.13.0
 
-# `make run Q="atelier cuisine"`; exported so the shell, not make, quotes it (French apostrophes).
-export Q
-
 .PHONY: setup index run test clean distclean
 
 setup: $(STAMP)
@@ -30,8 +27,9 @@ index: setup index/current/manifest.json
 index/current/manifest.json: | $(STAMP)
 	$(BIN)/semsearch reindex
 
+# The HTTP service on SEMSEARCH_HOST:SEMSEARCH_PORT (127.0.0.1:8000); it prints where to point a browser.
 run: setup index
-	$(BIN)/semsearch search $(if $(Q),"$$Q")
+	$(BIN)/semsearch serve
 
 # PYTEST_STATUS=<file> records pytest's own exit code, which make turns into 2 (.ci/run reads it).
 test: setup

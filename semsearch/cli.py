@@ -140,8 +140,9 @@ def cmd_serve(args: argparse.Namespace) -> None:
     settings = Settings.from_env(index_dir=getattr(args, "index", None), encoder=args.encoder, host=args.host,
                                  port=args.port, workers=args.workers)
     base = f"http://{settings.host}:{settings.port}"
-    print(f"Service : {base}/docs (prêt quand « Application startup complete » s'affiche) — essayez : "
-          f"curl '{base}/search?q=precarite%20alimentaire%20en%20rural'", flush=True)
+    print(f"Service sur {base}, prêt dès « Application startup complete » ci-dessous.\n"
+          f"Navigateur : {base}/docs — essayez : curl '{base}/search?q=precarite%20alimentaire%20en%20rural'",
+          flush=True)
     log_config = {**LOGGING_CONFIG, "loggers": {**LOGGING_CONFIG["loggers"], "semsearch": {
         "handlers": ["default"], "level": "INFO", "propagate": False}}}
     if settings.workers <= 1:
