@@ -63,6 +63,7 @@ class FrenchNLP:
             ) from exc
         self.model = model
         self._stemmer = snowballstemmer.stemmer("french")
+        self.stem = lru_cache(maxsize=65536)(self._stem)  # per instance: words repeat a lot in a corpus
 
     def sentences(self, text: str) -> list[str]:
         """Sentences of a cleaned text; a line break always ends a sentence (fiches use lines as lists)."""
@@ -95,7 +96,6 @@ class FrenchNLP:
             return None
         return Term(text=text.lower().strip("-'."), surface=word, term=self.stem(lemma or text))
 
-    @lru_cache(maxsize=65536)
-    def stem(self, word: str) -> str:
+    def _stem(self, word: str) -> str:
         """Folded Snowball stem of a lemma; stemming before folding keeps Snowball's accent rules."""
         return fold(self._stemmer.stemWord(word.lower())).strip("-'.")
