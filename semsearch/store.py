@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import zlib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from .records import FACETS, Action, Chunk
 
@@ -80,3 +84,70 @@ def escape_fts(term: str) -> str:
 def match_expression(groups: Sequence[Sequence[str]]) -> str:
     """OR of every query word, each word itself the OR of its variants (stem, typo neighbours)."""
     return " OR ".join("(" + " OR ".join(escape_fts(t) for t in group) + ")" for group in groups if group)
+
+
+# -- the build cache, beside the builds ----------------------------------------------------------------------
+# Passage vectors and per-action analyses survive from one build to the next, so a reindex after a handful of
+# new fiches embeds and analyses only those (embedding is ~8 passages/s here, spaCy a few hundred sentences/s).
+# It lives in index/cache.sqlite, outside every build directory, so swaps and pruning never remove it. Every
+# write is one transaction (rollback journal): a build killed mid-way leaves the cache as it was before that
+# batch, never half-written.
+CACHE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS embeddings (
+    encoder TEXT NOT NULL, key BLOB NOT NULL, vector BLOB NOT NULL, PRIMARY KEY (encoder, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS analyses (key BLOB PRIMARY KEY, data BLOB NOT NULL) WITHOUT ROWID;
+"""
+_LOOKUP = 500  # keys per SELECT, under SQLite's default limit of host parameters
+
+
+class BuildCache:
+    """Embeddings keyed by (encoder name, sha256 of the passage) and analyses keyed by a hash of the action."""
+
+    def __init__(self, path: Path) -> None:
+        self.db = sqlite3.connect(path, timeout=30)
+        self.db.execute("PRAGMA synchronous = NORMAL")
+        with self.db:
+            self.db.executescript(CACHE_SCHEMA)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def vectors(self, encoder: str, keys: Sequence[bytes], dimension: int) -> dict[bytes, np.ndarray]:
+        out = {}
+        for start in range(0, len(keys), _LOOKUP):
+            part = keys[start:start + _LOOKUP]
+            rows = self.db.execute(f"SELECT key, vector FROM embeddings WHERE encoder = ? AND key IN "
+                                   f"({', '.join('?' * len(part))})", (encoder, *part))
+            for key, blob in rows:
+                if len(blob) == 4 * dimension:  # a vector of another size is a miss, not an error
+                    out[key] = np.frombuffer(blob, dtype=np.float32)
+        return out
+
+    def put_vectors(self, encoder: str, keys: Sequence[bytes], vectors: np.ndarray) -> None:
+        with self.db:
+            self.db.executemany("INSERT OR REPLACE INTO embeddings (encoder, key, vector) VALUES (?, ?, ?)",
+                                [(encoder, k, np.asarray(v, dtype=np.float32).tobytes()) for k, v in zip(keys, vectors)])
+
+    def analyses(self, keys: Sequence[bytes]) -> dict[bytes, Any]:
+        out = {}
+        for start in range(0, len(keys), _LOOKUP):
+            part = keys[start:start + _LOOKUP]
+            rows = self.db.execute(f"SELECT key, data FROM analyses WHERE key IN ({', '.join('?' * len(part))})", part)
+            out.update((key, json.loads(zlib.decompress(data))) for key, data in rows)
+        return out
+
+    def put_analyses(self, items: Iterable[tuple[bytes, Any]]) -> None:
+        with self.db:
+            self.db.executemany("INSERT OR REPLACE INTO analyses (key, data) VALUES (?, ?)",
+                                [(k, zlib.compress(json.dumps(v, ensure_ascii=False).encode(), 1)) for k, v in items])
+
+    def keep_only(self, encoder: str, vector_keys: Iterable[bytes], analysis_keys: Iterable[bytes]) -> None:
+        """Forget what the last build did not use, so the cache stays the size of one corpus."""
+        with self.db:
+            self.db.execute("CREATE TEMP TABLE IF NOT EXISTS keep (key BLOB PRIMARY KEY) WITHOUT ROWID")
+            for table, keys, where in (("embeddings", vector_keys, "encoder = ? AND "), ("analyses", analysis_keys, "")):
+                self.db.execute("DELETE FROM temp.keep")
+                self.db.executemany("INSERT OR IGNORE INTO temp.keep (key) VALUES (?)", ((k,) for k in keys))
+                self.db.execute(f"DELETE FROM {table} WHERE {where}key NOT IN (SELECT key FROM temp.keep)",
+                                (encoder,) if where else ())

@@ -1,0 +1,117 @@
+"""Incremental reindex: the build cache re-embeds only new passages, and the result equals a full rebuild."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sqlite3
+from pathlib import Path
+
+import faiss
+import numpy as np
+import pytest
+
+from semsearch.corpus import Corpus
+from semsearch.encoders import Encoder
+from semsearch.index import CACHE_FILE, Manifest, build_index, load_index
+from semsearch.nlp import FrenchNLP
+from semsearch.search import Searcher
+
+
+class CountingEncoder:
+    """The real encoder, counting the passages it is asked to embed."""
+
+    def __init__(self, real: Encoder) -> None:
+        self.name, self.dimension, self._real, self.passages = real.name, real.dimension, real, 0
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        return self._real.encode_queries(texts)
+
+    def encode_passages(self, texts: list[str]) -> np.ndarray:
+        self.passages += len(texts)
+        return self._real.encode_passages(texts)
+
+
+def subset(corpus: Corpus, actions: list) -> Corpus:
+    return Corpus(actions, corpus.source, corpus.checksum, 0, [])
+
+
+def chunk_vectors(index_dir: Path) -> tuple[list[tuple[str, str]], np.ndarray]:
+    """(action id, chunk text) of every chunk, and its vector, in chunk order."""
+    index = load_index(index_dir)
+    rows = index.db.execute("SELECT a.id, c.text, c.rowid FROM chunks c JOIN actions a ON a.rowid = c.action "
+                            "ORDER BY c.rowid").fetchall()
+    vectors = np.stack([index.chunk_vectors.reconstruct(r) for _, _, r in rows])
+    index.close()
+    return [(a, t) for a, t, _ in rows], vectors
+
+
+@pytest.fixture(scope="module")
+def changed(corpus: Corpus) -> tuple[Corpus, Corpus]:
+    """A 6-action corpus, then the same with one action changed, one deleted and one added."""
+    before = corpus.actions[:6]
+    edited = dataclasses.replace(before[1], summary=before[1].summary + " Un atelier de cuisine a été ajouté.")
+    after = [before[0], edited, *before[3:], corpus.actions[6]]  # before[2] deleted, actions[6] added
+    return subset(corpus, before), subset(corpus, after)
+
+
+def test_reindex_embeds_only_new_passages_and_equals_a_full_rebuild(
+    tmp_path: Path, changed: tuple[Corpus, Corpus], encoder: Encoder, nlp: FrenchNLP
+) -> None:
+    before, after = changed
+    counting = CountingEncoder(encoder)
+    first = build_index(before, tmp_path / "cached", counting, nlp, progress=False)
+    assert first.passages_embedded == counting.passages == first.chunks and first.passages_reused == 0
+    old_texts = {t for _, t in chunk_vectors(tmp_path / "cached")[0]}
+
+    counting.passages = 0
+    again = build_index(after, tmp_path / "cached", counting, nlp, progress=False)
+    full = build_index(after, tmp_path / "full", encoder, nlp, progress=False, cache=False)
+
+    new_texts = {t for _, t in chunk_vectors(tmp_path / "cached")[0]} - old_texts
+    assert 0 < again.passages_embedded == counting.passages <= len(new_texts)
+    assert again.passages_reused == again.chunks - again.passages_embedded
+    assert (again.actions_analysed, again.actions_reused) == (2, 4)  # the edited and the added action
+    assert (full.passages_embedded, full.passages_reused) == (full.chunks, 0)
+
+    cached_chunks, cached_vectors = chunk_vectors(tmp_path / "cached")
+    full_chunks, full_vectors = chunk_vectors(tmp_path / "full")
+    assert cached_chunks == full_chunks
+    assert np.allclose(cached_vectors, full_vectors, atol=1e-5)
+    assert before.actions[2].id not in {a for a, _ in cached_chunks}
+
+    a, b = load_index(tmp_path / "cached"), load_index(tmp_path / "full")
+    assert _records(a.db) == _records(b.db)
+    profiles = [faiss.rev_swig_ptr(faiss.downcast_index(i.action_vectors.index).get_xb(), i.action_vectors.ntotal * 384)
+                for i in (a, b)]
+    assert np.allclose(*profiles, atol=1e-5)
+    ours, theirs = Searcher(a, encoder, nlp), Searcher(b, encoder, nlp)
+    for query in ("atelier cuisine", "precarite alimentaire", "jeunes", "parents"):
+        assert _summary(ours.search(query, limit=20)) == _summary(theirs.search(query, limit=20))
+    assert _summary(ours.similar(before.actions[0].id)) == _summary(theirs.similar(before.actions[0].id))
+
+
+def _records(db: sqlite3.Connection) -> tuple:
+    return tuple(db.execute(f"SELECT * FROM {t} ORDER BY 1, 2").fetchall()
+                 for t in ("actions", "facets", "chunks", "lexicon", "spellings"))
+
+
+def _summary(results) -> tuple:
+    facets = {k: [(v.value, v.count) for v in vs] for k, vs in results.facets.items()}
+    return results.total, [(h.action.id, round(h.score, 6)) for h in results.hits], json.dumps(facets)
+
+
+def test_manifests_written_before_the_cache_still_load(tmp_path: Path) -> None:
+    old = {"format_version": 1, "build_id": "b", "built_at": "t", "encoder": "e", "dimension": 3, "spacy_model": "m",
+           "source": "s", "source_sha256": "x", "actions": 1, "chunks": 2, "duplicates": 0, "chunk_words": 40,
+           "overlap_sentences": 1}
+    (tmp_path / "manifest.json").write_text(json.dumps(old))
+    m = Manifest.read(tmp_path)
+    assert (m.passages_embedded, m.passages_reused) == (0, 0)
+
+
+def test_cache_lives_beside_the_builds(tmp_path: Path, changed: tuple[Corpus, Corpus], encoder: Encoder,
+                                       nlp: FrenchNLP) -> None:
+    build_index(subset(changed[0], changed[0].actions[:1]), tmp_path, encoder, nlp, progress=False)
+    assert (tmp_path / CACHE_FILE).is_file()
+    assert not list((tmp_path / "builds").glob(f"*/{CACHE_FILE}"))
