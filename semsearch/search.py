@@ -12,6 +12,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import faiss
 import numpy as np
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
@@ -29,6 +30,9 @@ MODES = ("hybrid", "semantic", "lexical")
 MAX_QUERY_CHARS = 500
 RRF_K = 60  # the usual reciprocal-rank-fusion constant (Cormack et al. 2009)
 SEMANTIC_MARGIN = 0.05  # cosine below the best passage's that still counts as a semantic match
+# Passages an HNSW index returns before the margin applies (it has no range search); the matching set is cut
+# there, which the exact index never does, so HNSW is only used above index.HNSW_ABOVE chunks.
+ANN_CANDIDATES = 512
 TYPO_MIN_LETTERS = 5  # as Meilisearch: words of 5+ letters tolerate one typo
 _WORD = re.compile(r"\w[\w'-]*")
 _LETTERS = re.compile(r"[^\W\d_]+")
@@ -105,6 +109,18 @@ class Searcher:
         self._rowids = dict(db.execute("SELECT id, rowid FROM actions"))
         self._spellings = dict(db.execute("SELECT surface, spelling FROM spellings"))
         self._spelling_keys = sorted(self._spellings)
+        self._facets = flt.FacetTable(db)
+        # Flat FAISS indexes are read as numpy views (no copy): one matrix-vector product gives every cosine,
+        # where search(k=1) + range_search scanned the vectors twice. An HNSW index is searched instead.
+        self._chunk_matrix, self._chunk_ids = _flat_view(index.chunk_vectors)
+        self._profile_matrix, self._profile_ids = _flat_view(index.action_vectors)
+        # Identity (folded title, summary) of each action, so similar() skips copies without parsing every record.
+        identities: dict[tuple[str, str], int] = {}
+        self._identity = np.full(max(self._rowids.values(), default=0) + 1, -1,
+                                 dtype=np.int64)
+        for rowid, title, summary in db.execute(
+                "SELECT rowid, json_extract(data, '$.title'), json_extract(data, '$.summary') FROM actions"):
+            self._identity[rowid] = identities.setdefault(_identity_of(title or "", summary or ""), len(identities))
 
     # -- query analysis -------------------------------------------------------------------------
     def analyse(self, query: str) -> list[QueryWord]:
@@ -164,15 +180,21 @@ class Searcher:
         chunks = self.index.chunk_vectors
         if chunks.ntotal == 0:
             return {}
-        query = vector.reshape(1, -1).astype(np.float32)
-        top, _ = chunks.search(query, 1)
-        _, scores, ids = chunks.range_search(query, float(top[0, 0]) - SEMANTIC_MARGIN)
-        best: dict[int, tuple[float, int]] = {}
-        for score, chunk in zip(scores.tolist(), ids.tolist()):
-            action = int(self._chunk_action[chunk])
-            if action not in best or score > best[action][0]:
-                best[action] = (score, chunk)
-        return best
+        query = np.ascontiguousarray(vector, dtype=np.float32).reshape(-1)
+        if self._chunk_matrix is not None:
+            all_scores = self._chunk_matrix @ query
+            top = all_scores.max()
+            keep = np.flatnonzero(all_scores > top - np.float32(SEMANTIC_MARGIN))  # range_search keeps ip > radius
+            scores, ids = all_scores[keep], self._chunk_ids[keep]
+        else:  # HNSW has no range search: the nearest ANN_CANDIDATES passages, then the same margin
+            found, found_ids = chunks.search(query.reshape(1, -1), min(ANN_CANDIDATES, chunks.ntotal))
+            keep = (found_ids[0] >= 0) & (found[0] > found[0, 0] - np.float32(SEMANTIC_MARGIN))
+            scores, ids = found[0][keep], found_ids[0][keep]
+        actions = self._chunk_action[ids]
+        order = np.lexsort((ids, -scores))  # best score first, then lowest chunk id, as the scan order gave
+        _, first = np.unique(actions[order], return_index=True)
+        picked = order[first]
+        return {int(a): (float(s), int(c)) for a, s, c in zip(actions[picked], scores[picked], ids[picked])}
 
     # -- public -----------------------------------------------------------------------------------
     def search(self, query: str, filters: flt.Filters | None = None, limit: int = 10, offset: int = 0,
@@ -190,7 +212,7 @@ class Searcher:
         lexical = self._lexical(words) if mode != "semantic" else {}
         semantic = self._semantic(self.encoder.encode_queries([self.spelled(query)])[0]) if mode != "lexical" else {}
         matching = set(lexical) | set(semantic)
-        allowed = flt.restrict(self.index.db, matching, chosen)
+        allowed = self._facets.restrict(matching, chosen)
         lex_rank = _ranks({a: s for a, s in lexical.items() if a in allowed})
         sem_rank = _ranks({a: s for a, (s, _) in semantic.items() if a in allowed})
         fused = {a: sum(1.0 / (RRF_K + r[a]) for r in (lex_rank, sem_rank) if a in r) for a in allowed}
@@ -203,7 +225,7 @@ class Searcher:
             )
             chunk = semantic[a][1] if a in semantic else None
             hits.append(Hit(self._action(a), fused[a], self._passage(a, chunk, words), explanation))
-        facets = flt.facet_counts(self.index.db, matching, chosen)
+        facets = self._facets.counts(matching, chosen)
         return SearchResults(query, mode, len(allowed), offset, limit, hits, facets)
 
     def similar(self, action_id: str, filters: flt.Filters | None = None, limit: int = 5,
@@ -219,26 +241,28 @@ class Searcher:
         source = self._action(source_row)
         vectors = self.index.action_vectors
         vector = vectors.reconstruct(source_row).reshape(1, -1)
-        cosines, ids = vectors.search(vector, vectors.ntotal)
-        same = _identity(source)
-        candidates: dict[int, tuple[float, Action]] = {}  # rowid -> (cosine of the profiles, action)
-        for cosine, row in zip(cosines[0].tolist(), ids[0].tolist()):
-            if row == source_row or row < 0:
-                continue
-            other = self._action(row)
-            if _identity(other) != same:  # never the action itself, nor an exact copy under another id
-                candidates[row] = (cosine, other)
-        allowed = flt.restrict(self.index.db, candidates, chosen)
-        order = sorted(allowed, key=lambda a: (-candidates[a][0], a))
+        if self._profile_matrix is not None:
+            cosines, rows = self._profile_matrix @ vector[0], self._profile_ids
+        else:
+            found, found_ids = vectors.search(vector, vectors.ntotal)
+            cosines, rows = found[0], found_ids[0]
+        # never the action itself, nor an exact copy under another id
+        keep = (rows >= 0) & (rows != source_row) & (self._identity[np.maximum(rows, 0)] != self._identity[source_row])
+        cosines, rows = cosines[keep], rows[keep]
+        allowed = self._facets.pool(rows) & self._facets.mask(chosen)
+        passing = allowed[rows]
+        order = np.lexsort((rows[passing], -cosines[passing]))
+        ranked_rows, ranked_cosines = rows[passing][order], cosines[passing][order]
         hits = []
         mine = {fold(k) for k in source.keywords}
-        for rank, row in enumerate(order[offset:offset + limit], start=offset + 1):
-            cosine, other = candidates[row]
+        for rank, i in enumerate(range(offset, min(offset + limit, len(ranked_rows))), start=offset + 1):
+            row, cosine = int(ranked_rows[i]), float(ranked_cosines[i])
+            other = self._action(row)
             shared = [k for k in other.keywords if fold(k) in mine]
             explanation = Explanation(semantic_rank=rank, semantic_score=cosine, shared_keywords=shared)
             hits.append(Hit(other, cosine, self._closest_passage(row, vector[0]), explanation))
-        facets = flt.facet_counts(self.index.db, candidates, chosen)
-        return SearchResults(source.title, "similar", len(allowed), offset, limit, hits, facets)
+        facets = self._facets.counts(rows, chosen)
+        return SearchResults(source.title, "similar", int(passing.sum()), offset, limit, hits, facets)
 
     def _closest_passage(self, action: int, vector: np.ndarray) -> Passage | None:
         chunks = [r for (r,) in self.index.db.execute("SELECT rowid FROM chunks WHERE action = ?", (action,))]
@@ -284,8 +308,18 @@ class Searcher:
         return Passage(section, section_label(section), text, spans)
 
 
-def _identity(action: Action) -> tuple[str, str]:
-    return fold(" ".join(action.title.split())), fold(" ".join(action.summary.split()))
+def _identity_of(title: str, summary: str) -> tuple[str, str]:
+    return fold(" ".join(title.split())), fold(" ".join(summary.split()))
+
+
+def _flat_view(index: faiss.Index) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(vectors, ids) of an IndexIDMap over a flat index, as numpy arrays sharing FAISS's memory; (None, None)
+    for any other kind of index (HNSW), which is then searched through FAISS."""
+    inner = faiss.downcast_index(index.index) if hasattr(index, "id_map") else None
+    if not isinstance(inner, faiss.IndexFlat) or inner.ntotal == 0:
+        return None, None
+    matrix = faiss.rev_swig_ptr(inner.get_xb(), inner.ntotal * inner.d).reshape(inner.ntotal, inner.d)
+    return matrix, faiss.vector_to_array(index.id_map).astype(np.int64)
 
 
 def _ranks(scores: dict[int, float]) -> dict[int, int]:
