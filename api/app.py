@@ -72,7 +72,7 @@ class Service:
     settings: Settings
     encoder: Encoder | None = None
     nlp: FrenchNLP | None = None
-    load_error: str | None = None  # why no index is live, for /ready
+    load_error: str | None = None  # why the build on disk is not the live one, for /ready
     reindex: ReindexState = field(default_factory=ReindexState)
     _live: _Live | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)  # guards _live, leases and reindex
@@ -108,7 +108,7 @@ class Service:
 
     def _spawn(self, target: Any, name: str) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)
-        self._threads.append(thread)
+        self._threads = [t for t in self._threads if t.is_alive()] + [thread]
         thread.start()
 
     # -- serving ------------------------------------------------------------------------------------
@@ -121,6 +121,10 @@ class Service:
     def loaded_at(self) -> str | None:
         live = self._live
         return live.loaded_at if live else None
+
+    def reindex_status(self) -> dict[str, Any]:
+        with self._lock:
+            return dict(vars(self.reindex))
 
     @contextmanager
     def lease(self) -> Iterator[Searcher]:

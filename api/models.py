@@ -228,6 +228,10 @@ class ReadyResponse(BaseModel):
     status: Literal["ready"] = "ready"
     index: IndexInfo
     reindex: ReindexStatus
+    load_error: str | None = Field(
+        default=None, description="pourquoi le dernier index trouvé sur disque n'a pas pu être chargé "
+        "(autre encodeur, fichiers abîmés...) ; l'index en service reste celui de `index`"
+    )
 
 
 class ReindexAccepted(BaseModel):

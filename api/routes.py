@@ -117,7 +117,8 @@ def health() -> m.HealthResponse:
             summary="L'index est chargé : lequel, depuis quand, et la dernière reconstruction")
 def ready(request: Request) -> m.ReadyResponse:
     svc = service(request)
-    reindex = m.ReindexStatus(**vars(svc.reindex))
+    reindex = m.ReindexStatus(**svc.reindex_status())
+    load_error = svc.load_error
     with svc.lease() as live:  # 503 in the error shape while no index is loaded
         manifest = live.index.manifest
         request.state.index_version = manifest.build_id
@@ -125,7 +126,7 @@ def ready(request: Request) -> m.ReadyResponse:
                             built_at=manifest.built_at, loaded_at=svc.loaded_at, encoder=manifest.encoder,
                             dimension=manifest.dimension, actions=manifest.actions, chunks=manifest.chunks,
                             duplicates=manifest.duplicates)
-    return m.ReadyResponse(index=index, reindex=reindex)
+    return m.ReadyResponse(index=index, reindex=reindex, load_error=load_error)
 
 
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]

@@ -327,11 +327,21 @@ def test_reindex_swaps_the_index_in_and_a_failed_one_keeps_it(index_copy: Path, 
         assert c.get("/search", params={"q": "jeunes"}).headers["X-Index-Version"] == after
 
         # `semsearch reindex` beside the server only moves the `current` symlink: the watcher follows it.
-        tmp_link = index_copy / ".current-test"
-        os.symlink(Path("builds") / before, tmp_link)
-        os.replace(tmp_link, index_copy / "current")
+        relink(index_copy, before)
         wait_for(lambda: c.get("/health").headers["X-Index-Version"] == before, timeout=10)
         assert c.get("/facets").json()["total"] == len(corpus.actions)
+        (index_copy / "builds" / "broken").mkdir()  # a build that cannot be loaded is reported, not served
+        relink(index_copy, "broken")
+        wait_for(lambda: c.get("/ready").json()["load_error"] is not None, timeout=10)
+        assert "broken" in c.get("/ready").json()["load_error"]
+        assert c.get("/search", params={"q": "jeunes"}).headers["X-Index-Version"] == before
+
+
+def relink(index_dir: Path, build: str) -> None:
+    """Point `current` at another build atomically, as semsearch.index does."""
+    tmp_link = index_dir / ".current-test"
+    os.symlink(Path("builds") / build, tmp_link)
+    os.replace(tmp_link, index_dir / "current")
 
 
 def test_the_service_starts_without_an_index_and_serves_one_once_built(
