@@ -153,8 +153,8 @@ def cmd_serve(args: argparse.Namespace) -> None:
     # Each worker process builds its own app from the environment: hand the command-line choices over there.
     os.environ["SEMSEARCH_INDEX_DIR"] = str(settings.index_dir)
     os.environ["SEMSEARCH_ENCODER"] = settings.encoder
-    # A worker answers uvicorn's health pings only once it has re-imported this module (spaCy, faiss: 3 s
-    # idle, 15 s on a loaded 2-core machine); the default 5 s made uvicorn kill and respawn them forever.
+    # A worker answers uvicorn's health pings only once it has re-imported this module (spaCy, faiss:
+    # 15 s on a loaded 2-core machine); the default 5 s made uvicorn kill and respawn them forever.
     uvicorn.run("api.app:create_app", factory=True, host=settings.host, port=settings.port,
                 workers=settings.workers, log_config=log_config, timeout_worker_healthcheck=60)
 
