@@ -36,7 +36,7 @@ from semsearch.errors import SemsearchError
 from semsearch.nlp import FrenchNLP
 from semsearch.search import Searcher
 
-from . import errors, routes
+from . import errors, pages, routes
 from .errors import ApiError
 
 logger = logging.getLogger("semsearch.api")
@@ -282,6 +282,7 @@ def create_app(settings: Settings | None = None, *, searcher: Searcher | None = 
     app.state.settings, app.state.service = settings, service
     errors.install(app)
     app.include_router(routes.router)
+    pages.install(app)  # GET / and /fiche/{id}: the search page, calling the routes above
     app.add_middleware(_EdgeMiddleware, service=service)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins),
