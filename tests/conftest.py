@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -57,3 +58,36 @@ def searcher(settings: Settings, encoder: Encoder, nlp: FrenchNLP) -> Searcher:
 def ids(corpus: Corpus) -> dict[str, str]:
     """Title -> id of the sample's actions, so tests read in titles."""
     return {a.title: a.id for a in corpus.actions}
+
+
+@pytest.fixture(scope="session")
+def http_server(settings: Settings, searcher: Searcher) -> Iterator[str]:
+    """The service under a real uvicorn on a free 127.0.0.1 port, in a thread of the test process, over the
+    session's searcher (no second model load); yields its base URL. For clients that need a real socket
+    (a browser); TestClient is enough for everything else."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    from api import create_app
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    # ws="none": no websocket library imported (the service has no websocket route).
+    config = uvicorn.Config(create_app(settings, searcher=searcher), host="127.0.0.1", port=port,
+                            ws="none", log_level="warning", access_log=False)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="test-uvicorn", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
