@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # pulls torch's default CUDA build (several GB of nvidia-* wheels) that this CPU-only service never uses.
 TORCH := torch==2.13.0
 
-.PHONY: setup index run test clean distclean
+.PHONY: setup index run test browser clean distclean
 
 setup: $(STAMP)
 
@@ -34,6 +34,12 @@ run: setup index
 # PYTEST_STATUS=<file> records pytest's own exit code, which make turns into 2 (.ci/run reads it).
 test: setup
 	$(BIN)/python -m pytest $(ARGS); s=$$?; $(if $(PYTEST_STATUS),echo $$s > '$(PYTEST_STATUS)';) exit $$s
+
+# Headless Chromium and its driver for tests/test_ui.py (Debian packages: browser downloads fail here).
+# Needs root; .ci/run calls it before `make test`. Locally, test_ui is skipped while they are missing.
+browser:
+	(command -v chromium && command -v chromedriver) >/dev/null || \
+		(apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver)
 
 # Generated files only; the virtualenv (minutes and ~1 GB to rebuild) goes with `make distclean`.
 clean:
