@@ -321,7 +321,7 @@ function passageBlock(passage) {
 // Matched terms come folded ("precarite"); show them as the fiche spells them when a highlight agrees.
 function displayTerms(terms, passage) {
   const words = passage ? passage.highlights.map(([start, end]) => [...passage.text].slice(start, end).join("")) : [];
-  return terms.map((term) => words.find((w) => fold(w).startsWith(term)) || term);
+  return terms.map((term) => words.find((w) => fold(w) === term) || words.find((w) => fold(w).startsWith(term)) || term);
 }
 
 function why(e, passage, similar) {
