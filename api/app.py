@@ -17,7 +17,7 @@ import logging
 import os
 import threading
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager, suppress
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,7 +36,7 @@ from semsearch.errors import SemsearchError
 from semsearch.nlp import FrenchNLP
 from semsearch.search import Searcher
 
-from . import errors, pages, routes
+from . import errors, pages, routes, security
 from .errors import ApiError
 
 logger = logging.getLogger("semsearch.api")
@@ -87,9 +87,18 @@ class Service:
         self.encoder = self.encoder or load_encoder(self.settings.encoder, self.settings.models_dir)
         self.nlp = self.nlp or FrenchNLP(self.settings.spacy_model)
         if self._live is None:
-            # A failure is logged, and /ready answers 503 with the reason until the watcher finds a build.
-            with suppress(SemsearchError):
+            # No index at all: start unready (/ready 503 with the reason) until the watcher finds a build.
+            # An index that is there but cannot be loaded (damaged files, dangling `current`): refuse to
+            # start, so the process exits non-zero with the reason instead of serving 503s (OPERATIONS.md).
+            try:
                 self.reload()
+            except SemsearchError as exc:
+                index_dir = self.settings.index_dir
+                if self._linked_build() is not None or (index_dir / "manifest.json").exists():
+                    raise IndexUnusableError(
+                        f"the index in {index_dir} cannot be loaded, refusing to start: {exc}. Rebuild it with "
+                        f"`semsearch reindex`, or point {index_dir / 'current'} at a good build in builds/"
+                    ) from exc
         self._spawn(self._watch, "semsearch-index-watcher")
 
     def stop(self) -> None:
@@ -219,6 +228,10 @@ class Service:
                 self.reindex.running, self.reindex.finished_at = False, _now()
 
 
+class IndexUnusableError(SemsearchError):
+    """At start-up, the index directory holds a build that cannot be loaded."""
+
+
 class _EdgeMiddleware:
     """Stamps X-Index-Version on every response and turns any unexpected exception into a logged 500."""
 
@@ -254,7 +267,11 @@ class _EdgeMiddleware:
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     service: Service = app.state.service
-    await run_in_threadpool(service.start)  # seconds of model loading, off the event loop
+    try:
+        await run_in_threadpool(service.start)  # seconds of model loading, off the event loop
+    except IndexUnusableError as exc:
+        logger.critical("%s", exc)  # one clear line; uvicorn then exits with status 3
+        raise
     try:
         yield
     finally:
@@ -283,6 +300,10 @@ def create_app(settings: Settings | None = None, *, searcher: Searcher | None = 
     errors.install(app)
     app.include_router(routes.router)
     pages.install(app)  # GET / and /fiche/{id}: the search page, calling the routes above
+    # Inside the edge middleware, so 413 and 429 carry X-Index-Version too (api/security.py).
+    app.state.admin_guard = security.AdminGuard()
+    app.add_middleware(security.BodyLimitMiddleware, max_bytes=security.MAX_BODY_BYTES)
+    app.add_middleware(security.AdminRateLimitMiddleware, guard=app.state.admin_guard)
     app.add_middleware(_EdgeMiddleware, service=service)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins),
