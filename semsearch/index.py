@@ -37,6 +37,7 @@ from .records import Action, Chunk
 FORMAT_VERSION = 1
 BATCH = 32  # passages per encoder call: large enough to amortise, small enough for a lively progress bar
 KEEP_BUILDS = 2  # the live build and the one before it, for a quick manual rollback
+OWNER_FILE = ".owner"  # in a builds/.tmp-* directory: "host pid" of the process writing it
 CACHE_FILE = "cache.sqlite"  # beside builds/, see store.BuildCache
 ANALYSIS_VERSION = 1  # bump when nlp or chunking change what an analysis holds, to invalidate cached ones
 ANALYSIS_BATCH = 64  # actions analysed (and committed to the cache) at a time
@@ -158,6 +159,8 @@ def build_index(
     builds = index_dir / "builds"
     tmp = builds / f".tmp-{build_id}"
     tmp.mkdir(parents=True)
+    remove_stale_builds(builds)  # what killed builds left behind
+    (tmp / OWNER_FILE).write_text(f"{os.uname().nodename} {os.getpid()}\n", encoding="utf-8")
     build_cache = store.BuildCache(index_dir / CACHE_FILE) if cache else None
     try:
         manifest = _write_build(corpus, tmp, encoder, nlp, chunk_words, overlap, progress, build_id, built_at,
@@ -333,6 +336,21 @@ def _point_current(index_dir: Path, build: Path) -> None:
     tmp_link.unlink(missing_ok=True)
     os.symlink(build.relative_to(index_dir), tmp_link)
     os.replace(tmp_link, link)  # atomic on POSIX: readers see the old build or the new one, never neither
+
+
+def remove_stale_builds(builds: Path) -> None:
+    """Delete the builds/.tmp-* directories of builds whose process died (SIGKILL, power loss): those
+    written on this host by a process that no longer runs. A build still running here, or on another host
+    sharing the directory, is left alone."""
+    host = os.uname().nodename
+    for tmp in builds.glob(".tmp-*"):
+        try:
+            owner_host, pid = (tmp / OWNER_FILE).read_text(encoding="utf-8").split()
+            os.kill(int(pid), 0) if owner_host == host else None
+        except ProcessLookupError:
+            shutil.rmtree(tmp, ignore_errors=True)
+        except (OSError, ValueError):
+            continue  # no owner yet (being created), another user's process, or unreadable: keep it
 
 
 def _prune(builds: Path, keep: int) -> None:

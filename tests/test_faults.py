@@ -1,0 +1,229 @@
+"""Faults during a reindex and a damaged index at start-up.
+
+A build is killed at each stage (in-process exceptions for after parsing, mid-embedding, mid-write and just
+before the swap; a real SIGKILL of `semsearch reindex` mid-embedding): the previous index keeps loading and
+answering, the running service keeps serving it and says why in /ready, no half build is ever `current`,
+leftovers are cleaned, and the next build succeeds. A damaged index at start-up stops the service with one
+clear message and a non-zero exit (it does not fall back to an older build: see docs/OPERATIONS.md).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api import create_app
+from api.app import IndexUnusableError
+from semsearch import engine
+from semsearch import index as ix
+from semsearch.config import Settings
+from semsearch.corpus import Corpus, read_jsonl, write_jsonl
+from semsearch.encoders import Encoder
+from semsearch.errors import SemsearchError
+from semsearch.nlp import FrenchNLP
+
+ROOT = Path(__file__).resolve().parent.parent
+TOKEN = "jeton-de-test-pannes"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+class Killed(Exception):
+    """Stands for the process dying at that point."""
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory: pytest.TempPathFactory, corpus: Corpus, encoder: Encoder, nlp: FrenchNLP) -> dict:
+    """A three-action index and two exports: the same three, and two others (not in the build cache: a
+    build of them really embeds)."""
+    base = tmp_path_factory.mktemp("faults")
+    three, two, six = base / "three.jsonl", base / "two.jsonl", base / "six.jsonl"
+    write_jsonl(corpus.actions[:3], three)
+    write_jsonl(corpus.actions[3:5], two)
+    write_jsonl(corpus.actions[3:9], six)  # ~95 passages: three batches of 32 for the killed process
+    index_dir = base / "index"
+    ix.build_index(read_jsonl(three), index_dir, encoder, nlp, progress=False)
+    return {"index": index_dir, "three": three, "two": two, "six": six}
+
+
+@pytest.fixture
+def index_dir(small: dict, tmp_path: Path) -> Path:
+    copy = tmp_path / "index"
+    shutil.copytree(small["index"], copy, symlinks=True)
+    return copy
+
+
+def _live_build(index_dir: Path) -> str:
+    return Path(os.readlink(index_dir / "current")).name
+
+
+def _answers(index_dir: Path, encoder: Encoder, nlp: FrenchNLP, build: str) -> None:
+    """The index on disk loads, is the expected build and answers a search."""
+    searcher = engine.open_searcher(Settings.from_env({}, index_dir=index_dir), encoder, nlp)
+    try:
+        assert searcher.index.manifest.build_id == build
+        assert searcher.search("jeunes", limit=3).total >= 1
+    finally:
+        searcher.index.close()
+
+
+def _tmp_dirs(index_dir: Path) -> list[Path]:
+    return sorted((index_dir / "builds").glob(".tmp-*"))
+
+
+def _on_call(n: int, real: Callable[..., Any]) -> Callable[..., Any]:
+    """`real`, except that its n-th call dies."""
+    calls = [0]
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        calls[0] += 1
+        if calls[0] == n:
+            raise Killed(f"killed at call {n} of {real.__name__}")
+        return real(*args, **kwargs)
+
+    return wrapper
+
+
+STAGES = {
+    # after the export is parsed, before any analysis is written
+    "after parsing": lambda mp, enc: mp.setattr(ix, "_analyses", _on_call(1, ix._analyses)),
+    # the second batch of passages (the first one is already in the cache)
+    "mid-embedding": lambda mp, enc: mp.setattr(enc, "encode_passages", _on_call(2, enc.encode_passages)),
+    # chunks.faiss written, actions.faiss not
+    "mid-write": lambda mp, enc: mp.setattr(ix.faiss, "write_index", _on_call(2, ix.faiss.write_index)),
+    # the build directory is complete and renamed, `current` not yet moved
+    "before the swap": lambda mp, enc: mp.setattr(ix, "_point_current", _on_call(1, ix._point_current)),
+}
+
+
+@pytest.mark.parametrize("stage", list(STAGES))
+def test_a_build_killed_at_each_stage_leaves_the_service_on_the_previous_index(
+        stage: str, index_dir: Path, small: dict, encoder: Encoder, nlp: FrenchNLP,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    before = _live_build(index_dir)
+    settings = Settings.from_env({}, index_dir=index_dir, source=small["two"], admin_token=TOKEN)
+    monkeypatch.setattr(ix, "BATCH", 8)  # several embedding batches even for two actions
+    with TestClient(create_app(settings, encoder=encoder, nlp=nlp)) as c:
+        with monkeypatch.context() as mp:
+            STAGES[stage](mp, encoder)
+            assert c.post("/admin/reindex", headers=AUTH).status_code == 202
+            _until(lambda: not c.get("/ready").json()["reindex"]["running"], 120)
+        ready = c.get("/ready").json()
+        assert "Killed" in ready["reindex"]["error"] and ready["index"]["build_id"] == before
+        r = c.get("/search", params={"q": "jeunes"})
+        assert r.status_code == 200 and r.headers["X-Index-Version"] == before
+        assert _live_build(index_dir) == before and _tmp_dirs(index_dir) == []
+        _answers(index_dir, encoder, nlp, before)
+
+        # The next build, without the fault, succeeds and is served.
+        assert c.post("/admin/reindex", headers=AUTH).status_code == 202
+        _until(lambda: not c.get("/ready").json()["reindex"]["running"], 120)
+        ready = c.get("/ready").json()
+        assert ready["reindex"]["error"] is None and ready["index"]["build_id"] != before
+        assert ready["index"]["actions"] == 2 and _tmp_dirs(index_dir) == []
+        assert c.get("/facets").json()["total"] == 2
+
+
+def _until(condition: Callable[[], bool], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+def test_sigkill_of_semsearch_reindex_mid_embedding(index_dir: Path, small: dict, encoder: Encoder,
+                                                    nlp: FrenchNLP, tmp_path: Path) -> None:
+    """A real process, really killed: the half build stays on disk as builds/.tmp-*, is never `current`,
+    and the next build removes it and reuses the passages the killed one had already cached."""
+    before = _live_build(index_dir)
+    command = [sys.executable, "-m", "semsearch.cli", "reindex", "--out", str(index_dir),
+               "--source", str(small["six"]), "--quiet"]
+    log = tmp_path / "reindex.log"
+    with log.open("wb") as out:
+        build = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        # The SQLite store is written and closed before the first passage is embedded: from then on, and
+        # until chunks.faiss appears, the process is embedding.
+        deadline = time.monotonic() + 120
+        while not any((t / "actions.sqlite").exists() for t in _tmp_dirs(index_dir)):
+            assert build.poll() is None, log.read_text(encoding="utf-8", errors="replace")
+            assert time.monotonic() < deadline, "the build never reached the embedding stage"
+            time.sleep(0.05)
+        cache = sqlite3.connect(f"file:{index_dir / ix.CACHE_FILE}?mode=ro", uri=True, timeout=30)
+        try:
+            known = _count(cache)
+            while _count(cache) == known:  # until the first batch of new passages is committed
+                assert build.poll() is None and time.monotonic() < deadline, "no batch was embedded"
+                time.sleep(0.05)
+        finally:
+            cache.close()
+        os.kill(build.pid, signal.SIGKILL)
+        assert build.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        if build.poll() is None:
+            build.kill()
+            build.wait()
+    leftovers = _tmp_dirs(index_dir)
+    assert len(leftovers) == 1 and not (leftovers[0] / "chunks.faiss").exists()  # killed mid-embedding
+    assert _live_build(index_dir) == before
+    _answers(index_dir, encoder, nlp, before)
+
+    manifest = ix.build_index(read_jsonl(small["six"]), index_dir, encoder, nlp, progress=False)
+    assert _tmp_dirs(index_dir) == []  # the dead build's directory is gone
+    assert manifest.passages_reused > 0  # what it had embedded was kept in the cache, transactionally
+    _answers(index_dir, encoder, nlp, manifest.build_id)
+
+
+def _count(cache: sqlite3.Connection) -> int:
+    return cache.execute("SELECT count(*) FROM embeddings").fetchone()[0]
+
+
+def test_a_build_in_progress_is_not_taken_for_a_stale_one(index_dir: Path) -> None:
+    live = index_dir / "builds" / ".tmp-20990101T000000000000Z-live"
+    live.mkdir()
+    (live / ix.OWNER_FILE).write_text(f"{os.uname().nodename} {os.getpid()}\n", encoding="utf-8")
+    ix.remove_stale_builds(index_dir / "builds")
+    assert live.exists()
+
+
+# -- a damaged index at start-up ------------------------------------------------------------------------------
+def _truncate_sqlite(build: Path) -> None:
+    db = build / "actions.sqlite"
+    db.write_bytes(db.read_bytes()[:4096])
+
+
+DAMAGES = {
+    "truncated actions.sqlite": _truncate_sqlite,
+    "missing chunks.faiss": lambda build: (build / "chunks.faiss").unlink(),
+    "garbage manifest.json": lambda build: (build / "manifest.json").write_bytes(b"\x00{not json"),
+    "dangling current": lambda build: shutil.rmtree(build),
+}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGES))
+def test_a_damaged_index_at_start_up_refuses_to_start_with_a_clear_message(
+        damage: str, index_dir: Path, encoder: Encoder, nlp: FrenchNLP) -> None:
+    DAMAGES[damage]((index_dir / "current").resolve())
+    with pytest.raises(SemsearchError):  # the CLI's own commands say so too
+        engine.open_searcher(Settings.from_env({}, index_dir=index_dir), encoder, nlp)
+    app = create_app(Settings.from_env({}, index_dir=index_dir), encoder=encoder, nlp=nlp)
+    with pytest.raises(IndexUnusableError, match="cannot be loaded, refusing to start"), TestClient(app):
+        pass
+
+
+def test_semsearch_serve_on_a_damaged_index_exits_non_zero_naming_the_problem(index_dir: Path) -> None:
+    (index_dir / "current").resolve().joinpath("manifest.json").write_text("{", encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "semsearch.cli", "serve", "--port", "0", "--index",
+                           str(index_dir)], check=False, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0
+    assert "refusing to start" in done.stderr and "manifest.json" in done.stderr
