@@ -42,9 +42,17 @@ def _browser_or_skip() -> tuple[str, str]:
     pytest.skip(why)
 
 
+@pytest.fixture(scope="session")
+def chromium() -> tuple[str, str]:
+    """Paths of chromium and chromedriver. Session-scoped and first in `page`'s arguments, so a skip comes
+    before the session-scoped sample index and server are built for nothing (pytest sets up wider scopes
+    first)."""
+    return _browser_or_skip()
+
+
 @pytest.fixture(scope="module")
-def browser() -> Iterator:
-    chromium, driver_path = _browser_or_skip()
+def browser(chromium: tuple[str, str]) -> Iterator:
+    binary, driver_path = chromium
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -54,7 +62,7 @@ def browser() -> Iterator:
     profile = tempfile.mkdtemp(prefix="semsearch-chromium-")
     options.add_argument(f"--user-data-dir={profile}")
     options.add_argument("--window-size=1280,900")
-    options.binary_location = chromium
+    options.binary_location = binary
     driver = webdriver.Chrome(options=options, service=Service(driver_path))
     driver.set_page_load_timeout(WAIT_S)
     SHOTS.mkdir(parents=True, exist_ok=True)
@@ -66,7 +74,7 @@ def browser() -> Iterator:
 
 
 @pytest.fixture
-def page(browser, http_server: str):
+def page(chromium: tuple[str, str], browser, http_server: str):
     browser.set_window_size(1280, 900)
     return Page(browser, http_server)
 
@@ -149,6 +157,9 @@ def test_a_typed_query_shows_results_and_stays_in_the_url(page: Page) -> None:
     # Every control has a label (checkboxes, radios, the search box).
     assert page.driver.execute_script(
         "return [...document.querySelectorAll('input')].every(i => i.labels && i.labels.length > 0)")
+    # Nothing was loaded from anywhere else than the service.
+    loaded = page.driver.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+    assert loaded and all(url.startswith(page.base + "/") for url in loaded), loaded
     page.shoot("01-resultats")
 
     # A shared link gives the same page; page 2 follows.
@@ -168,8 +179,12 @@ def test_ticking_a_facet_narrows_the_list_to_its_count_and_back_undoes_it(page: 
                                                     .find_element("css selector", ".count").text))
               for box in page.css("fieldset[data-facet=public] input[type=checkbox]")]
     box, value, count = next(v for v in values if 0 < v[2] < before)
-    box.click()
+    from selenium.webdriver.common.keys import Keys
+
+    box.send_keys(Keys.SPACE)  # from the keyboard
     page.settle()
+    # The list is redrawn with the new counts; the keyboard stays on the same checkbox.
+    assert page.driver.execute_script("return document.activeElement.value") == value
 
     assert page.url_params()["public"] == [value] and page.url_params()["q"] == [QUERY]
     expected = api(page.base, "/search", q=QUERY, public=value, limit=10)
