@@ -56,7 +56,7 @@ def search_get(live: Live, params: Annotated[m.SearchParams, Query()]) -> m.Sear
     return _search(live, params)
 
 
-@router.post("/search", response_model=m.SearchResponse, tags=["recherche"], responses=_errors(422, 503),
+@router.post("/search", response_model=m.SearchResponse, tags=["recherche"], responses=_errors(413, 422, 503),
              summary="Recherche, paramètres en JSON")
 def search_post(live: Live, params: Annotated[m.SearchParams, Body()]) -> m.SearchResponse:
     """Les mêmes paramètres que `GET /search`, dans un objet JSON ; les filtres sont des listes."""
@@ -144,7 +144,7 @@ def _admin(request: Request, credentials: Credentials) -> None:
 
 
 @router.post("/admin/reindex", response_model=m.ReindexAccepted, status_code=202, tags=["administration"],
-             responses=_errors(401, 403, 404, 409), dependencies=[Depends(_admin)],
+             responses=_errors(401, 403, 404, 409, 413, 429), dependencies=[Depends(_admin)],
              summary="Reconstruire l'index en arrière-plan, sans interrompre la recherche")
 def reindex(request: Request) -> m.ReindexAccepted:
     """Relit l'export (SEMSEARCH_SOURCE), construit un nouvel index à côté de l'actuel puis le met en
