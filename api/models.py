@@ -107,16 +107,21 @@ class ExplanationOut(BaseModel):
     shared_keywords: list[str] = Field(description="mots-clés en commun (actions similaires)")
 
 
-class ResultOut(BaseModel):
+class ActionCard(BaseModel):
+    """What a list shows of an action: shared by search results and the paged list of fiches."""
+
     id: str
     title: str
-    score: float
     structure: str
     department: str
     dimension: str
     keywords: list[str]
     public: str
     status: str
+
+
+class ResultOut(ActionCard):
+    score: float
     passage: PassageOut | None = Field(description="le meilleur passage de la fiche pour cette requête")
     explanation: ExplanationOut
 
@@ -174,15 +179,7 @@ class ActionOut(BaseModel):
     extra: dict[str, str]
 
 
-class ActionSummaryOut(BaseModel):
-    id: str
-    title: str
-    structure: str
-    department: str
-    dimension: str
-    keywords: list[str]
-    public: str
-    status: str
+class ActionSummaryOut(ActionCard):
     summary: str
 
 
@@ -260,8 +257,7 @@ def from_hit(hit: Hit) -> ResultOut:
     passage = None if p is None else PassageOut(section=p.section, label=p.label, text=p.text,
                                                  marked=marked_html(p), highlights=p.highlights)
     return ResultOut(
-        id=a.id, title=a.title, score=hit.score, structure=a.structure, department=a.department,
-        dimension=a.dimension, keywords=a.keywords, public=a.public, status=a.status, passage=passage,
+        **ActionCard.model_validate(a.to_dict()).model_dump(), score=hit.score, passage=passage,
         explanation=ExplanationOut(matched_terms=e.matched_terms, lexical_rank=e.lexical_rank,
                                    semantic_rank=e.semantic_rank, semantic_score=e.semantic_score,
                                    shared_keywords=e.shared_keywords),
