@@ -40,16 +40,25 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from semsearch import store  # noqa: E402
-from semsearch.chunking import SECTIONS, overview, pack  # noqa: E402
-from semsearch.corpus import load_actions, make_ids  # noqa: E402
-from semsearch.encoders import load_encoder  # noqa: E402
-from semsearch.index import (  # noqa: E402
-    CACHE_FILE, CHUNK_WORDS, OVERLAP_SENTENCES, _lexical_fields, _sha, analyse_actions, analysis_key, build_index,
-    current_build, load_index)
-from semsearch.nlp import FrenchNLP  # noqa: E402
-from semsearch.records import Action, Evaluation  # noqa: E402
-from semsearch.search import Searcher  # noqa: E402
+from semsearch import store
+from semsearch.chunking import SECTIONS, overview, pack
+from semsearch.corpus import load_actions, make_ids
+from semsearch.encoders import load_encoder
+from semsearch.index import (
+    CACHE_FILE,
+    CHUNK_WORDS,
+    OVERLAP_SENTENCES,
+    _lexical_fields,
+    _sha,
+    analyse_actions,
+    analysis_key,
+    build_index,
+    current_build,
+    load_index,
+)
+from semsearch.nlp import FrenchNLP
+from semsearch.records import Action, Evaluation
+from semsearch.search import Searcher
 
 SAMPLE = ROOT / "data" / "actions-maine-et-loire.txt"
 ENCODER = "multilingual-e5-small"
@@ -283,40 +292,47 @@ def http(index_dir: Path, concurrencies: list[int], count: int, seconds: float) 
             time.sleep(0.2)
         else:
             raise RuntimeError("the service did not become ready in 60 s")
-        for c in concurrencies:
-            times: list[float] = []
-            errors = [0]
-            lock = threading.Lock()
-            sent = iter(range(count))
-            stop = time.time() + seconds
-
-            def worker() -> None:
-                with httpx.Client(base_url=base, timeout=10) as client:
-                    for i in sent:
-                        if time.time() > stop:
-                            return
-                        t = time.perf_counter()
-                        try:
-                            ok = client.get("/search", params={"q": QUERIES[i % len(QUERIES)]}).status_code == 200
-                        except httpx.HTTPError:
-                            ok = False
-                        with lock:
-                            times.append(time.perf_counter() - t)
-                            errors[0] += not ok
-
-            start = time.perf_counter()
-            threads = [threading.Thread(target=worker) for _ in range(c)]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
-            wall = time.perf_counter() - start
-            rows.append({"concurrency": c, "requests": len(times), "errors": errors[0],
-                         "rps": len(times) / wall, **percentiles(times)})
+        rows = [_load(base, c, count, seconds) for c in concurrencies]
     finally:
         server.terminate()
         server.wait(timeout=20)
     return rows
+
+
+def _load(base: str, concurrency: int, count: int, seconds: float) -> dict:
+    """`concurrency` clients sharing at most `count` requests, stopping after `seconds` whatever is left."""
+    import httpx
+
+    times: list[float] = []
+    errors = 0
+    lock = threading.Lock()
+    sent = iter(range(count))
+    stop = time.time() + seconds
+
+    def worker() -> None:
+        nonlocal errors
+        with httpx.Client(base_url=base, timeout=10) as client:
+            for i in sent:
+                if time.time() > stop:
+                    return
+                t = time.perf_counter()
+                try:
+                    ok = client.get("/search", params={"q": QUERIES[i % len(QUERIES)]}).status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+                with lock:
+                    times.append(time.perf_counter() - t)
+                    errors += not ok
+
+    start = time.perf_counter()
+    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - start
+    return {"concurrency": concurrency, "requests": len(times), "errors": errors, "rps": len(times) / wall,
+            **percentiles(times)}
 
 
 def disk_mb(path: Path) -> float:
@@ -392,8 +408,8 @@ def bench_size(n: int, out: Path, syn: Synthesizer, nlp: FrenchNLP, encoder, arg
 
 def markdown(rows: list[dict], command: str) -> str:
     out = [f"Command: `{command}`", "",
-           "| N | chunks | index | parse s | NLP s (extrap.) | embed s (extrap.) | index s | reindex 5 changed s "
-           "| reindex +5 −5 s | cold start s | RSS MB | disk MB | recall@10 |",
+           ("| N | chunks | index | parse s | NLP s (extrap.) | embed s (extrap.) | index s | reindex 5 changed s "
+            "| reindex +5 −5 s | cold start s | RSS MB | disk MB | recall@10 |"),
            "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         out.append(f"| {r['n']} | {r['chunks']} | {r['ann']} | {r['parse_s']:.2f} | {r['nlp_s_extrapolated']:.0f} "
