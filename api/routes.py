@@ -7,14 +7,12 @@ behind its lock) never blocks the event loop.
 from __future__ import annotations
 
 import hmac
-import json
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from semsearch import filters as flt
 from semsearch.search import Searcher
 
 from . import models as m
@@ -85,26 +83,17 @@ def get_action(live: Live, action_id: str) -> m.ActionOut:
 @router.get("/actions", response_model=m.ActionListResponse, tags=["actions"], responses=_errors(422, 503),
             summary="Toutes les actions, filtrées, par pages (ordre de l'export)")
 def list_actions(live: Live, params: Annotated[m.ListParams, Query()]) -> m.ActionListResponse:
-    db = live.index.db
-    chosen = flt.check(params.filters())
-    rows = sorted(flt.restrict(db, None, chosen))
-    page = rows[params.offset:params.offset + params.limit]
-    ids = dict(db.execute("SELECT rowid, id FROM actions WHERE rowid IN (SELECT value FROM json_each(?))",
-                          (json.dumps(page),)))
-    return m.ActionListResponse(
-        total=len(rows), offset=params.offset, limit=params.limit,
-        actions=[m.summary_of(live.get(ids[row])) for row in page],
-        facets=m.from_facets(flt.facet_counts(db, None, chosen)),
-    )
+    listing = live.listing(params.filters(), params.limit, params.offset)
+    return m.ActionListResponse(total=listing.total, offset=params.offset, limit=params.limit,
+                                actions=[m.summary_of(a) for a in listing.actions],
+                                facets=m.from_facets(listing.facets))
 
 
 @router.get("/facets", response_model=m.FacetsResponse, tags=["actions"], responses=_errors(422, 503),
             summary="Toutes les valeurs de chaque facette, avec le nombre d'actions")
 def facets(live: Live, params: Annotated[m.FilterParams, Query()]) -> m.FacetsResponse:
-    chosen = flt.check(params.filters())
-    db = live.index.db
-    return m.FacetsResponse(total=len(flt.restrict(db, None, chosen)),
-                            facets=m.from_facets(flt.facet_counts(db, None, chosen)))
+    listing = live.listing(params.filters(), limit=1)
+    return m.FacetsResponse(total=listing.total, facets=m.from_facets(listing.facets))
 
 
 # -- service ----------------------------------------------------------------------------------------

@@ -7,7 +7,6 @@ exactly the number of results that ticking it would add, and unticked values sta
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -39,53 +38,11 @@ def check(filters: Filters | None) -> dict[str, list[str]]:
     return clean
 
 
-def _where(filters: Mapping[str, list[str]]) -> tuple[str, list[str]]:
-    clauses, params = [], []
-    for name, values in filters.items():
-        marks = ", ".join("?" * len(values))
-        clauses.append(f"rowid IN (SELECT action FROM facets WHERE facet = ? AND value IN ({marks}))")
-        params += [name, *values]
-    return " AND ".join(clauses) or "1", params
-
-
-def restrict(db: sqlite3.Connection, actions: Iterable[int] | None, filters: Mapping[str, list[str]]) -> set[int]:
-    """The action rowids among `actions` (all actions when None) that pass every filter."""
-    where, params = _where(filters)
-    if actions is None:
-        rows = db.execute(f"SELECT rowid FROM actions WHERE {where}", params)
-    else:
-        rows = db.execute(
-            f"SELECT rowid FROM actions WHERE rowid IN (SELECT value FROM json_each(?)) AND {where}",
-            [json.dumps(sorted(actions)), *params],
-        )
-    return {r for (r,) in rows}
-
-
-def facet_counts(
-    db: sqlite3.Connection, actions: Iterable[int] | None, filters: Mapping[str, list[str]]
-) -> dict[str, list[FacetValue]]:
-    """Counts of every facet value over `actions`, each facet filtered by all the other filters."""
-    pool = None if actions is None else sorted(actions)
-    out: dict[str, list[FacetValue]] = {}
-    for facet in FACETS:
-        others = {k: v for k, v in filters.items() if k != facet}
-        members = restrict(db, pool, others)
-        rows = db.execute(
-            "SELECT value, count(DISTINCT action) AS n FROM facets WHERE facet = ? "
-            "AND action IN (SELECT value FROM json_each(?)) GROUP BY value ORDER BY n DESC, value",
-            (facet, json.dumps(sorted(members))),
-        )
-        selected = set(filters.get(facet, ()))
-        out[facet] = [FacetValue(value, n, value in selected) for value, n in rows]
-    return out
-
-
 class FacetTable:
     """The `facets` table held in memory as arrays, loaded once per index by the Searcher.
 
-    Same answers as `restrict` and `facet_counts` (tests/test_search.py runs against both through the
-    searcher), without sending thousands of rowids to SQLite as JSON on every request: at 10 000 actions
-    those 16 queries over json_each cost more than the whole rest of a search (docs/BENCHMARKS.md).
+    In memory rather than SQL: sending thousands of matching rowids to SQLite as JSON for 16 GROUP BY
+    queries cost more than the whole rest of a search at 10 000 actions (docs/BENCHMARKS.md).
     """
 
     def __init__(self, db: sqlite3.Connection) -> None:

@@ -81,6 +81,15 @@ class Hit:
 
 
 @dataclass
+class Listing:
+    """A page of all the actions passing some filters, in export order, with the facet counts."""
+
+    total: int
+    actions: list[Action]
+    facets: dict[str, list[flt.FacetValue]]
+
+
+@dataclass
 class SearchResults:
     query: str
     mode: str
@@ -270,6 +279,13 @@ class Searcher:
             return None
         scores = [float(self.index.chunk_vectors.reconstruct(c) @ vector) for c in chunks]
         return self._passage(action, chunks[int(np.argmax(scores))], [])
+
+    def listing(self, filters: flt.Filters | None = None, limit: int = 20, offset: int = 0) -> Listing:
+        _check_page(limit, offset)
+        chosen = flt.check(filters)
+        rows = sorted(self._facets.restrict(None, chosen))
+        page = [self._action(r) for r in rows[offset:offset + limit]]
+        return Listing(len(rows), page, self._facets.counts(None, chosen))
 
     def get(self, action_id: str) -> Action:
         return self._action(self._rowid(action_id))
