@@ -36,6 +36,8 @@ ANN_CANDIDATES = 512
 TYPO_MIN_LETTERS = 5  # as Meilisearch: words of 5+ letters tolerate one typo
 _WORD = re.compile(r"\w[\w'-]*")
 _LETTERS = re.compile(r"[^\W\d_]+")
+_EMPTY_IDS = np.zeros(0, dtype=np.int64)
+_EMPTY_SCORES = np.zeros(0, dtype=np.float64)
 
 
 @dataclass(frozen=True)
@@ -173,22 +175,26 @@ class Searcher:
         return _LETTERS.sub(respell, query)
 
     # -- retrieval --------------------------------------------------------------------------------
-    def _lexical(self, words: Sequence[QueryWord]) -> dict[int, float]:
-        """bm25 of every action matching at least one query word (higher is better)."""
+    def _lexical(self, words: Sequence[QueryWord]) -> tuple[np.ndarray, np.ndarray]:
+        """(action rowids, bm25) of every action matching at least one query word (higher is better)."""
         expression = store.match_expression([sorted(w.terms) for w in words])
         if not expression:
-            return {}
+            return _EMPTY_IDS, _EMPTY_SCORES
         weights = ", ".join(str(w) for w in store.LEXICAL_COLUMNS.values())
         rows = self.index.db.execute(
             f"SELECT rowid, -bm25(lexical, {weights}) FROM lexical WHERE lexical MATCH ?", (expression,)
-        )
-        return dict(rows)
+        ).fetchall()
+        if not rows:
+            return _EMPTY_IDS, _EMPTY_SCORES
+        ids, scores = zip(*rows)
+        return np.asarray(ids, dtype=np.int64), np.asarray(scores, dtype=np.float64)
 
-    def _semantic(self, vector: np.ndarray) -> dict[int, tuple[float, int]]:
-        """Best cosine and best chunk of every action with a passage within SEMANTIC_MARGIN of the best."""
+    def _semantic(self, vector: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(action rowids, best cosine, best chunk) of every action with a passage within SEMANTIC_MARGIN
+        of the best passage."""
         chunks = self.index.chunk_vectors
         if chunks.ntotal == 0:
-            return {}
+            return _EMPTY_IDS, _EMPTY_SCORES, _EMPTY_IDS
         query = np.ascontiguousarray(vector, dtype=np.float32).reshape(-1)
         if self._chunk_matrix is not None:
             all_scores = self._chunk_matrix @ query
@@ -203,7 +209,7 @@ class Searcher:
         order = np.lexsort((ids, -scores))  # best score first, then lowest chunk id, as the scan order gave
         _, first = np.unique(actions[order], return_index=True)
         picked = order[first]
-        return {int(a): (float(s), int(c)) for a, s, c in zip(actions[picked], scores[picked], ids[picked])}
+        return actions[picked], scores[picked].astype(np.float64), ids[picked]
 
     # -- public -----------------------------------------------------------------------------------
     def search(self, query: str, filters: flt.Filters | None = None, limit: int = 10, offset: int = 0,
@@ -218,24 +224,37 @@ class Searcher:
         _check_page(limit, offset)
         chosen = flt.check(filters)
         words = self.analyse(query)
-        lexical = self._lexical(words) if mode != "semantic" else {}
-        semantic = self._semantic(self.encoder.encode_queries([self.spelled(query)])[0]) if mode != "lexical" else {}
-        matching = set(lexical) | set(semantic)
-        allowed = self._facets.restrict(matching, chosen)
-        lex_rank = _ranks({a: s for a, s in lexical.items() if a in allowed})
-        sem_rank = _ranks({a: s for a, (s, _) in semantic.items() if a in allowed})
-        fused = {a: sum(1.0 / (RRF_K + r[a]) for r in (lex_rank, sem_rank) if a in r) for a in allowed}
-        order = sorted(fused, key=lambda a: (-fused[a], a))
+        # Arrays indexed by action rowid rather than dicts: at 10 000 actions thousands of them match, and
+        # ranking and fusing them in Python dicts cost more than retrieving them (docs/BENCHMARKS.md).
+        lex_ids, lex_scores = self._lexical(words) if mode != "semantic" else (_EMPTY_IDS, _EMPTY_SCORES)
+        sem_ids, sem_scores, sem_chunks = (
+            self._semantic(self.encoder.encode_queries([self.spelled(query)])[0]) if mode != "lexical"
+            else (_EMPTY_IDS, _EMPTY_SCORES, _EMPTY_IDS))
+        matching = np.union1d(lex_ids, sem_ids)
+        allowed = self._facets.pool(matching) & self._facets.mask(chosen)
+        lex_rank = _rank_array(lex_ids, lex_scores, allowed)
+        sem_rank = _rank_array(sem_ids, sem_scores, allowed)
+        fused = np.zeros(len(allowed))
+        for ranks in (lex_rank, sem_rank):
+            ranked = ranks > 0
+            fused[ranked] += 1.0 / (RRF_K + ranks[ranked])
+        members = np.flatnonzero(allowed)
+        order = members[np.lexsort((members, -fused[members]))]
+        best_chunk = np.zeros(len(allowed), dtype=np.int64)  # 0: no passage within the margin
+        best_chunk[sem_ids] = sem_chunks
+        best_score = np.zeros(len(allowed))
+        best_score[sem_ids] = sem_scores
         hits = []
-        for a in order[offset:offset + limit]:
+        for a in order[offset:offset + limit].tolist():
+            chunk = int(best_chunk[a]) or None
             explanation = Explanation(
-                matched_terms=self._matched_words(a, words), lexical_rank=lex_rank.get(a),
-                semantic_rank=sem_rank.get(a), semantic_score=semantic[a][0] if a in semantic else None,
+                matched_terms=self._matched_words(a, words), lexical_rank=int(lex_rank[a]) or None,
+                semantic_rank=int(sem_rank[a]) or None, semantic_score=float(best_score[a]) if chunk else None,
             )
-            chunk = semantic[a][1] if a in semantic else None
-            hits.append(Hit(self._action(a), fused[a], self._passage(a, chunk, words), explanation))
+            hits.append(Hit(self._action(a), float(fused[a]), self._passage(a, chunk, words), explanation))
         facets = self._facets.counts(matching, chosen)
-        return SearchResults(query, mode, len(allowed), offset, limit, hits, facets)
+        total = len(members)
+        return SearchResults(query, mode, total, offset, limit, hits, facets)
 
     def similar(self, action_id: str, filters: flt.Filters | None = None, limit: int = 5,
                 offset: int = 0) -> SearchResults:
@@ -338,9 +357,15 @@ def _flat_view(index: faiss.Index) -> tuple[np.ndarray | None, np.ndarray | None
     return matrix, faiss.vector_to_array(index.id_map).astype(np.int64)
 
 
-def _ranks(scores: dict[int, float]) -> dict[int, int]:
-    """1-based ranks by descending score, ties broken by rowid so results are deterministic."""
-    return {a: i for i, a in enumerate(sorted(scores, key=lambda a: (-scores[a], a)), start=1)}
+def _rank_array(ids: np.ndarray, scores: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+    """1-based rank of each allowed action by descending score (0: not ranked), indexed by rowid; ties
+    broken by rowid so results are deterministic."""
+    ranks = np.zeros(len(allowed), dtype=np.int64)
+    keep = allowed[ids]
+    ids, scores = ids[keep], scores[keep]
+    order = np.lexsort((ids, -scores))
+    ranks[ids[order]] = np.arange(1, len(order) + 1)
+    return ranks
 
 
 def _check_page(limit: int, offset: int) -> None:
