@@ -180,10 +180,7 @@ class Searcher:
         expression = store.match_expression([sorted(w.terms) for w in words])
         if not expression:
             return _EMPTY_IDS, _EMPTY_SCORES
-        weights = ", ".join(str(w) for w in store.LEXICAL_COLUMNS.values())
-        rows = self.index.db.execute(
-            f"SELECT rowid, -bm25(lexical, {weights}) FROM lexical WHERE lexical MATCH ?", (expression,)
-        ).fetchall()
+        rows = self.index.db.execute(store.MATCH_SQL, (expression,)).fetchall()
         if not rows:
             return _EMPTY_IDS, _EMPTY_SCORES
         ids, scores = zip(*rows)
@@ -320,9 +317,7 @@ class Searcher:
         return Action.from_dict(json.loads(data))
 
     def _matched_words(self, action: int, words: Sequence[QueryWord]) -> list[str]:
-        row = self.index.db.execute(
-            f"SELECT {', '.join(store.LEXICAL_COLUMNS)} FROM lexical WHERE rowid = ?", (action,)
-        ).fetchone()
+        row = self.index.db.execute(store.TERMS_SQL, (action,)).fetchone()
         present = set(" ".join(row).split()) if row else set()
         return [w.surface for w in words if w.terms & present]
 

@@ -39,6 +39,12 @@ CREATE VIRTUAL TABLE lexical USING fts5({", ".join(LEXICAL_COLUMNS)}, tokenize =
 """
 
 
+# The two lexical queries of a search, built once: bm25 of every match, and one action's indexed terms.
+MATCH_SQL = (f"SELECT rowid, -bm25(lexical, {', '.join(str(w) for w in LEXICAL_COLUMNS.values())}) "
+             "FROM lexical WHERE lexical MATCH ?")
+TERMS_SQL = f"SELECT {', '.join(LEXICAL_COLUMNS)} FROM lexical WHERE rowid = ?"
+
+
 def connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
     """A connection usable from the service's threads; read-only for serving, so a bug cannot write."""
     uri = f"file:{path}?mode=ro" if readonly else f"file:{path}?mode=rwc"

@@ -173,8 +173,7 @@ def test_malformed_json_bodies_are_422(client: TestClient) -> None:
 # The only expressions interpolated into SQL text anywhere in semsearch/: each is built from constants or
 # from "?" placeholders, never from a value a user or an export supplies (values always go as parameters).
 CONSTANT_SQL_PARTS = {
-    "where",  # filters._where: "rowid IN (… facet = ? AND value IN (?, ?))", names and values are parameters
-    "weights",  # search._lexical: bm25 weights from store.LEXICAL_COLUMNS (floats in the code)
+    "where",  # BuildCache.keep_only: "encoder = ? AND " or "", literals in the loop
     "', '.join(store.LEXICAL_COLUMNS)",  # column names, constants
     "', '.join(LEXICAL_COLUMNS)",
     "', '.join('?' * len(part))",  # BuildCache lookups: one "?" per key
@@ -195,9 +194,11 @@ def test_all_sql_in_semsearch_is_parameterised() -> None:
                     for part in sql.values:
                         if isinstance(part, ast.FormattedValue):
                             found.setdefault(ast.unparse(part.value), []).append(f"{path.name}:{node.lineno}")
-                else:  # a constant, a module constant (store.SCHEMA), or a choice between two constants
+                else:  # a constant, a module constant (SCHEMA, store.MATCH_SQL), or a choice between two constants
                     parts = [sql.body, sql.orelse] if isinstance(sql, ast.IfExp) else [sql]
-                    assert all(isinstance(p, ast.Constant | ast.Name) for p in parts), f"{path.name}:{node.lineno}"
+                    assert all(isinstance(p, ast.Constant | ast.Name)
+                               or (isinstance(p, ast.Attribute) and p.attr.isupper()) for p in parts), \
+                        f"{path.name}:{node.lineno}"
     unexpected = {expr: where for expr, where in found.items() if expr not in CONSTANT_SQL_PARTS}
     assert unexpected == {}, f"SQL text interpolating unaudited expressions: {unexpected}"
     assert found, "the audit found no f-string SQL at all: it is probably not looking at the right calls"
