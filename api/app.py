@@ -33,7 +33,7 @@ from semsearch import engine
 from semsearch.config import Settings
 from semsearch.encoders import Encoder, load_encoder
 from semsearch.errors import SemsearchError
-from semsearch.index import limit_threads
+from semsearch.vectors import limit_threads
 from semsearch.nlp import FrenchNLP
 from semsearch.search import Searcher
 

@@ -1,23 +1,33 @@
-"""Build, swap and load an index: SQLite store + FAISS vectors + a manifest that stamps the build.
+"""Build, patch, swap and load an index: SQLite store + lexical postings + vectors + a manifest.
 
 Layout of an index directory (see index/README.md):
-    index/current -> builds/<build id>      a symlink, replaced atomically by each successful build
-    index/builds/<build id>/manifest.json   format, encoder, counts, source checksum, build time
-    index/builds/<build id>/actions.sqlite  records, facets, chunks, lexicon, FTS5 lexical index
-    index/builds/<build id>/chunks.faiss    one vector per chunk, FAISS id = chunk rowid
-    index/builds/<build id>/actions.faiss   one vector per action (mean of its chunks), id = action rowid
+    index/current -> builds/<build id>           a symlink, replaced atomically by each successful build
+    index/builds/<build id>/manifest.json        format, encoder, counts, source checksum, build time
+    index/builds/<build id>/actions.sqlite       records, facets, chunks, lexicon, spellings
+    index/builds/<build id>/lexical.npz          BM25 postings (semsearch.lexical)
+    index/builds/<build id>/chunk_vectors.npy    one vector per chunk, and chunk_ids.npy their chunk rowids
+    index/builds/<build id>/chunks.faiss         IVF index over them, only above vectors.ANN_ABOVE chunks
+    index/builds/<build id>/actions.faiss        one profile vector per action, FAISS id = action rowid
 A build is written beside the live one and only becomes `current` once complete, so a failed build
 leaves the previous index serving, and a server that has the old files open keeps answering from them.
+
+A reindex patches a copy of the live build when it can (same encoder, pipeline and chunking): it deletes
+the rows of removed or changed actions and inserts the new ones, so its cost follows the number of changed
+actions, not the corpus size (5 changed actions of 10 000 in seconds, docs/BENCHMARKS.md). Searches over a
+patched build return what a full rebuild returns (tests/test_incremental.py); above ANN_ABOVE chunks the
+patched IVF index keeps its trained cells, so approximate results may differ as approximate results do.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import sqlite3
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,27 +36,28 @@ import faiss
 import numpy as np
 from tqdm import tqdm
 
-from . import store
+from . import lexical, store
+from . import vectors as dense
 from .chunking import CHUNK_WORDS, OVERLAP_SENTENCES, chunk_action
 from .corpus import Corpus
 from .encoders import Encoder
 from .errors import IndexMismatchError, IndexMissingError
-from .nlp import FrenchNLP
+from .nlp import FrenchNLP, fold
 from .records import Action, Chunk
 
-FORMAT_VERSION = 1
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 2  # 2: lexical postings instead of FTS5, vectors in .npy, patchable rows
+STORE_FILE = "actions.sqlite"
 BATCH = 32  # passages per encoder call: large enough to amortise, small enough for a lively progress bar
 KEEP_BUILDS = 2  # the live build and the one before it, for a quick manual rollback
 OWNER_FILE = ".owner"  # in a builds/.tmp-* directory: "host pid" of the process writing it
 CACHE_FILE = "cache.sqlite"  # beside builds/, see store.BuildCache
 ANALYSIS_VERSION = 1  # bump when nlp or chunking change what an analysis holds, to invalidate cached ones
 ANALYSIS_BATCH = 64  # actions analysed (and committed to the cache) at a time
-# Above this many chunks the chunk vectors go in an HNSW graph instead of a flat index: an exact scan of
-# 200 000 x 384 floats reads ~300 MB per query (measured in docs/BENCHMARKS.md).
-HNSW_ABOVE = 200_000
-HNSW_M = 32
-HNSW_EF_CONSTRUCTION = 80
-HNSW_EF_SEARCH = 256
+# A reindex patches the live build unless more than this share of its actions went away (then a full build
+# is as cheap, and the IVF cells trained on the old corpus would describe the new one poorly).
+PATCH_MAX_REMOVED = 0.5
 
 
 @dataclass(frozen=True)
@@ -69,6 +80,8 @@ class Manifest:
     actions_reused: int = 0
     passages_embedded: int = 0
     passages_reused: int = 0
+    search: str = "exact"  # or "ivf": how chunk vectors are searched (vectors.ANN_ABOVE)
+    patched_from: str = ""  # the build this one was patched from; empty for a full build
 
     @classmethod
     def read(cls, path: Path) -> Manifest:
@@ -84,13 +97,19 @@ class Manifest:
 
 @dataclass
 class Index:
-    """A loaded, read-only index. Text and metadata live in SQLite; FAISS keeps only ids and vectors."""
+    """A loaded, read-only index. Text and metadata live in SQLite; the arrays every query scans in memory."""
 
     path: Path
     manifest: Manifest
     db: sqlite3.Connection
-    chunk_vectors: faiss.Index
-    action_vectors: faiss.Index
+    chunk_matrix: np.ndarray  # (chunks, dimension) float32, memory-mapped, rows in chunk_ids order
+    chunk_ids: np.ndarray  # chunk rowid of each row, ascending
+    chunk_ann: faiss.Index | None  # IVF over the same vectors, None when searched exactly
+    action_vectors: faiss.Index  # profiles, for similar
+    postings: lexical.Postings
+
+    def chunk_vector(self, rowid: int) -> np.ndarray:
+        return np.asarray(self.chunk_matrix[int(np.searchsorted(self.chunk_ids, rowid))])
 
     def close(self) -> None:
         self.db.close()
@@ -106,35 +125,10 @@ def _lexical_fields(action: Action) -> dict[str, str]:
             "body": "\n".join(b for b in body if b)}
 
 
-def _normalise(vectors: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
-
-
-def _flat_index(vectors: np.ndarray, ids: np.ndarray, dimension: int) -> faiss.Index:
-    # Exact inner product on normalised vectors = cosine; IDMap2 so vectors can be read back by id.
-    index = faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
-    if len(ids):
-        index.add_with_ids(vectors, ids.astype(np.int64))
-    return index
-
-
-def chunk_index(vectors: np.ndarray, ids: np.ndarray, dimension: int) -> faiss.Index:
-    """Flat (exact) up to HNSW_ABOVE chunks, an HNSW graph above, where an exact scan gets too slow."""
-    if len(ids) <= HNSW_ABOVE:
-        return _flat_index(vectors, ids, dimension)
-    graph = faiss.IndexHNSWFlat(dimension, HNSW_M, faiss.METRIC_INNER_PRODUCT)
-    graph.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
-    graph.hnsw.efSearch = HNSW_EF_SEARCH
-    index = faiss.IndexIDMap2(graph)
-    index.add_with_ids(vectors, ids.astype(np.int64))
-    return index
-
-
-def limit_threads(n: int) -> None:
-    """Threads FAISS may use per search; the service calls it with 1 when uvicorn runs several workers,
-    so N workers on 2 cores do not each start an OpenMP team of 2 and fight over the cores."""
-    faiss.omp_set_num_threads(max(1, int(n)))
+def identity(action: Action) -> str:
+    """Folded title and summary: two actions with the same are copies, which "similar" never proposes."""
+    key = fold(" ".join(action.title.split())) + "\n" + fold(" ".join(action.summary.split()))
+    return hashlib.sha1(key.encode("utf-8")).hexdigest()
 
 
 def build_index(
@@ -151,8 +145,9 @@ def build_index(
     """Build a complete index beside the live one, then make it `current` in one atomic rename.
 
     With `cache` (the default), analyses and passage vectors are read from and written to
-    index_dir/cache.sqlite, so only new or changed actions are analysed and only new passages embedded;
-    the result is the same index a build without the cache makes (tests/test_incremental.py).
+    index_dir/cache.sqlite, so only new or changed actions are analysed and only new passages embedded,
+    and the live build is patched rather than rewritten when it is compatible; either way the result
+    searches like a build without the cache (tests/test_incremental.py).
     """
     built_at = datetime.now(UTC)
     build_id = built_at.strftime("%Y%m%dT%H%M%S%fZ") + "-" + corpus.checksum[:8]
@@ -162,9 +157,10 @@ def build_index(
     remove_stale_builds(builds)  # what killed builds left behind
     (tmp / OWNER_FILE).write_text(f"{os.uname().nodename} {os.getpid()}\n", encoding="utf-8")
     build_cache = store.BuildCache(index_dir / CACHE_FILE) if cache else None
+    job = _Job(corpus, tmp, encoder, nlp, chunk_words, overlap, progress, build_id, built_at, build_cache)
     try:
-        manifest = _write_build(corpus, tmp, encoder, nlp, chunk_words, overlap, progress, build_id, built_at,
-                                build_cache)
+        previous = _patchable(index_dir, job) if build_cache is not None else None
+        manifest = (previous and job.patch(previous)) or job.full()
         final = builds / build_id
         tmp.rename(final)
         _point_current(index_dir, final)
@@ -195,17 +191,34 @@ def analyse_actions(actions: list[Action], nlp: FrenchNLP, chunk_words: int, ove
     {"lexical": {column: [[text, surface, term], ...]}, "chunks": [[section, position, text, [[surface, term]]]]}
     """
     fields = [_lexical_fields(a) for a in actions]
-    columns = list(store.LEXICAL_COLUMNS)
+    columns = list(lexical.COLUMNS)
     analysed = nlp.terms_many(f[c] for f in fields for c in columns)
     out = []
     for action in tqdm(actions, desc="analysing", unit="action", disable=not progress):
-        lexical = {c: [[t.text, t.surface, t.term] for t in next(analysed)] for c in columns}
+        terms_of = {c: [[t.text, t.surface, t.term] for t in next(analysed)] for c in columns}
         chunks = chunk_action(action, nlp.sentences, chunk_words, overlap)
-        out.append({"lexical": lexical, "chunks": [
+        out.append({"lexical": terms_of, "chunks": [
             [c.section, c.position, c.text, [[t.surface, t.term] for t in terms]]
             for c, terms in zip(chunks, nlp.terms_many(c.text for c in chunks))
         ]})
     return out
+
+
+def _columns(analysis: dict) -> dict[str, list[str]]:
+    """The index terms of each lexical column, in order, as lexical.Postings counts them."""
+    return {c: [term for _, _, term in terms] for c, terms in analysis["lexical"].items()}
+
+
+def _counts(analyses: Sequence[dict], sign: int) -> tuple[list[tuple[str, str, int]], list[tuple[str, str, int]]]:
+    """(surface, term, n) lexicon rows and (surface, spelling, n) spelling rows of some actions, times sign."""
+    lexicon: Counter[tuple[str, str]] = Counter()
+    spellings: Counter[tuple[str, str]] = Counter()  # folded form -> how the fiches write it
+    for analysis in analyses:
+        for terms in analysis["lexical"].values():
+            lexicon.update((surface, term) for _, surface, term in terms)
+            spellings.update((surface, text) for text, surface, _ in terms)
+    return ([(s, t, sign * n) for (s, t), n in lexicon.items()],
+            [(s, t, sign * n) for (s, t), n in spellings.items()])
 
 
 def _analyses(actions: list[Action], nlp: FrenchNLP, chunk_words: int, overlap: int, progress: bool,
@@ -253,86 +266,151 @@ def _embed(texts: list[str], encoder: Encoder, progress: bool,
     return vectors, keys, len(missing)
 
 
-def _write_build(corpus: Corpus, out: Path, encoder: Encoder, nlp: FrenchNLP, chunk_words: int, overlap: int,
-                 progress: bool, build_id: str, built_at: datetime, cache: store.BuildCache | None) -> Manifest:
-    actions = corpus.actions
-    analyses, analysis_keys, analysed = _analyses(actions, nlp, chunk_words, overlap, progress, cache)
-    db = store.connect(out / "actions.sqlite", readonly=False)
-    store.create(db)
-    lexicon: Counter[tuple[str, str]] = Counter()
-    spellings: Counter[tuple[str, str]] = Counter()  # folded form -> how the fiches write it
-    chunk_rows: list[int] = []  # action rowid of each chunk, in chunk order
-    sections: list[str] = []  # section of each chunk
-    texts: list[str] = []
-    columns = list(store.LEXICAL_COLUMNS)
-    for rowid, (action, analysis) in enumerate(zip(actions, analyses), start=1):
-        lexical = {}
-        for column in columns:
-            terms = analysis["lexical"][column]
-            lexicon.update((surface, term) for _, surface, term in terms)
-            spellings.update((surface, text) for text, surface, _ in terms)
-            lexical[column] = " ".join(term for _, _, term in terms)
-        store.insert_action(db, rowid, action, lexical)
-        for section, position, text, terms in analysis["chunks"]:
-            chunk_rows.append(rowid)
-            sections.append(section)
-            store.insert_chunk(db, len(chunk_rows), rowid, Chunk(action.id, section, position, text),
-                               [tuple(t) for t in terms])
-            texts.append(text)
-    store.insert_lexicon(db, ((s, t, n) for (s, t), n in lexicon.items()))
-    by_count = sorted(spellings.items(), key=lambda kv: kv[1])  # ascending: the commonest spelling wins
-    store.insert_spellings(db, {surface: spelling for (surface, spelling), _ in by_count}.items())
-    db.commit()
-    db.close()
-
-    vectors, vector_keys, embedded = _embed(texts, encoder, progress, cache)
-    chunk_ids = np.arange(1, len(texts) + 1)
-    faiss.write_index(chunk_index(vectors, chunk_ids, encoder.dimension), str(out / "chunks.faiss"))
-
-    action_ids, profiles = _action_profiles(vectors, np.asarray(chunk_rows, dtype=np.int64), sections)
-    faiss.write_index(_flat_index(profiles, action_ids, encoder.dimension), str(out / "actions.faiss"))
-    if cache is not None:
-        cache.keep_only(encoder.name, vector_keys, analysis_keys)
-
-    manifest = Manifest(
-        format_version=FORMAT_VERSION, build_id=build_id, built_at=built_at.isoformat(timespec="seconds"),
-        encoder=encoder.name, dimension=encoder.dimension, spacy_model=nlp.model, source=str(corpus.source),
-        source_sha256=corpus.checksum, actions=len(actions), chunks=len(texts), duplicates=corpus.duplicates,
-        chunk_words=chunk_words, overlap_sentences=overlap, actions_analysed=analysed,
-        actions_reused=len(actions) - analysed, passages_embedded=embedded,
-        passages_reused=len(texts) - embedded if cache is not None else 0,
-    )
-    manifest.write(out)
-    return manifest
+def _patchable(index_dir: Path, job: _Job) -> Path | None:
+    """The live build when a reindex may patch it: same format, encoder, spaCy pipeline and chunking."""
+    try:
+        path = current_build(index_dir)
+        m = Manifest.read(path)
+    except IndexMissingError:
+        return None
+    same = (m.format_version, m.encoder, m.dimension, m.spacy_model, m.chunk_words, m.overlap_sentences) == (
+        FORMAT_VERSION, job.encoder.name, job.encoder.dimension, job.nlp.model, job.chunk_words, job.overlap)
+    return path if same else None
 
 
-def _action_profiles(vectors: np.ndarray, owners: np.ndarray, sections: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """One vector per action for "similar actions": the mean of its sections' mean vectors, centred.
+@dataclass
+class _Job:
+    """One build: what goes in, where it is written, and the two ways of writing it."""
 
-    Each section counts once whatever its length, so a long description does not drown the summary and
-    the profile does not depend on the chunk size; subtracting the corpus mean removes what every fiche
-    shares ("centre social", "habitants"). Dev recall@3 of similar: 0.50 plain chunk mean -> 1.00
-    (docs/QUALITY.md). Grouped sums, not a mask per action: the masks were O(actions x chunks), minutes at 10 000.
-    """
-    action_ids = np.unique(owners)
-    if not len(action_ids):
-        return action_ids, vectors[:0]
-    groups: dict[tuple[int, str], int] = {}
-    group = np.fromiter((groups.setdefault((int(o), s), len(groups)) for o, s in zip(owners, sections)),
-                        dtype=np.int64, count=len(owners))
-    section_means = _group_sums(vectors, group, len(groups)) / np.bincount(group, minlength=len(groups))[:, None]
-    group_action = np.searchsorted(action_ids, np.fromiter((o for o, _ in groups), dtype=np.int64, count=len(groups)))
-    profiles = (_group_sums(section_means, group_action, len(action_ids))
-                / np.bincount(group_action, minlength=len(action_ids))[:, None])
-    return action_ids, _normalise(profiles - profiles.mean(axis=0))
+    corpus: Corpus
+    out: Path
+    encoder: Encoder
+    nlp: FrenchNLP
+    chunk_words: int
+    overlap: int
+    progress: bool
+    build_id: str
+    built_at: datetime
+    cache: store.BuildCache | None
 
+    def full(self) -> Manifest:
+        actions = self.corpus.actions
+        analyses, keys, analysed = _analyses(actions, self.nlp, self.chunk_words, self.overlap, self.progress,
+                                             self.cache)
+        db = store.connect(self.out / STORE_FILE, readonly=False)
+        store.create(db)
+        rows = list(range(1, len(actions) + 1))
+        texts = self._insert(db, rows, rows, actions, keys, analyses, first_chunk=1)
+        store.add_counts(db, *_counts(analyses, +1))
+        db.commit()
+        vectors, vector_keys, embedded = _embed(texts, self.encoder, self.progress, self.cache)
+        ids = np.arange(1, len(texts) + 1, dtype=np.int64)
+        ann = dense.ann_index(vectors, ids, self.encoder.dimension) if len(ids) > dense.ANN_ABOVE else None
+        postings = lexical.Postings.from_counts(zip(rows, map(_columns, analyses)), len(actions) + 1)
+        self._finish(db, vectors, ids, ann, postings)
+        if self.cache is not None:
+            self.cache.keep_only(self.encoder.name, vector_keys, keys)
+        return self._manifest(len(texts), analysed, embedded, ann)
 
-def _group_sums(rows: np.ndarray, group: np.ndarray, groups: int) -> np.ndarray:
-    """Sum of the rows of each group (every group non-empty), in float64: sort + reduceat, ~20x np.add.at."""
-    order = np.argsort(group, kind="stable")
-    starts = np.searchsorted(group[order], np.arange(groups))
-    return np.add.reduceat(rows[order].astype(np.float64), starts, axis=0)
+    def patch(self, previous: Path) -> Manifest | None:
+        """Copy the previous build and replace only the actions whose analysis key changed; None when a full
+        build is the better choice (too much changed, or the previous build cannot be read)."""
+        actions = self.corpus.actions
+        keys = [analysis_key(a, self.nlp.model, self.chunk_words, self.overlap) for a in actions]
+        try:
+            with store.connect(previous / STORE_FILE, readonly=True) as old_db:
+                old = dict(old_db.execute("SELECT key, rowid FROM actions").fetchall())
+            old_vectors, old_ids, old_ann = dense.read_chunks(previous)
+            old_postings = lexical.Postings.load(previous)
+        except (sqlite3.Error, OSError, ValueError, RuntimeError) as exc:
+            log.warning("previous build %s unreadable (%s): full build", previous, exc)
+            return None
+        wanted = set(keys)
+        removed = sorted(rowid for key, rowid in old.items() if key not in wanted)
+        fresh = [i for i, k in enumerate(keys) if k not in old]
+        if len(removed) > PATCH_MAX_REMOVED * len(old) or (self.cache is None):
+            return None
+        removed_keys = [k for k, rowid in old.items() if k not in wanted]
+        removed_analyses = self.cache.analyses(removed_keys)
+        if len(removed_analyses) < len(removed_keys):
+            return None  # their word counts cannot be subtracted without their analyses
 
+        new_actions = [actions[i] for i in fresh]
+        analyses, _, analysed = _analyses(new_actions, self.nlp, self.chunk_words, self.overlap, self.progress,
+                                          self.cache)
+        shutil.copyfile(previous / STORE_FILE, self.out / STORE_FILE)
+        db = store.connect(self.out / STORE_FILE, readonly=False)
+        gone = [row for r in removed for row in db.execute("SELECT rowid, key FROM chunks WHERE action = ?", (r,))]
+        store.delete_actions(db, removed)
+        first_row = max(old.values(), default=0) + 1
+        rows = list(range(first_row, first_row + len(fresh)))
+        texts = self._insert(db, rows, [i + 1 for i in fresh], new_actions, [keys[i] for i in fresh], analyses,
+                             first_chunk=int(old_ids.max(initial=0)) + 1)
+        db.executemany("UPDATE actions SET position = ? WHERE key = ?",
+                       [(i + 1, k) for i, k in enumerate(keys) if k in old])
+        store.add_counts(db, *_counts(list(removed_analyses.values()), -1))
+        store.add_counts(db, *_counts(analyses, +1))
+        db.commit()
+
+        new_vectors, new_keys, embedded = _embed(texts, self.encoder, self.progress, self.cache)
+        gone_ids = np.asarray([r for r, _ in gone], dtype=np.int64)
+        keep = ~np.isin(old_ids, gone_ids)
+        new_ids = np.arange(len(texts), dtype=np.int64) + int(old_ids.max(initial=0)) + 1
+        ids = np.concatenate([old_ids[keep], new_ids])
+        vectors = np.concatenate([np.asarray(old_vectors[keep]), new_vectors])
+        if len(ids) <= dense.ANN_ABOVE:
+            ann = None
+        elif old_ann is not None:
+            dense.patch_ann(old_ann, gone_ids, new_vectors, new_ids)
+            ann = old_ann
+        else:
+            ann = dense.ann_index(vectors, ids, self.encoder.dimension)
+        postings = old_postings.patch(np.asarray(removed, dtype=np.int64), zip(rows, map(_columns, analyses)),
+                                      first_row + len(fresh))
+        still = {k for (k,) in db.execute("SELECT key FROM chunks")}
+        self._finish(db, vectors, ids, ann, postings)
+        self.cache.forget(self.encoder.name, {k for _, k in gone} - still, removed_keys)
+        return self._manifest(len(ids), analysed, embedded, ann, patched_from=previous.name)
+
+    def _insert(self, db: sqlite3.Connection, rows: Sequence[int], positions: Sequence[int],
+                actions: Sequence[Action], keys: Sequence[bytes], analyses: Sequence[dict], first_chunk: int) -> list[str]:
+        """Rows of some actions and their chunks; returns the chunk texts, in chunk rowid order."""
+        texts: list[str] = []
+        for rowid, position, action, key, analysis in zip(rows, positions, actions, keys, analyses):
+            store.insert_action(db, rowid, position, key, identity(action), action)
+            for section, chunk_position, text, terms in analysis["chunks"]:
+                store.insert_chunk(db, first_chunk + len(texts), rowid, Chunk(action.id, section, chunk_position, text),
+                                   _sha(text), terms)
+                texts.append(text)
+        return texts
+
+    def _finish(self, db: sqlite3.Connection, vectors: np.ndarray, ids: np.ndarray, ann: faiss.Index | None,
+                postings: lexical.Postings) -> None:
+        """Everything derived from the rows: chunk vectors and their index, profiles, lexical postings."""
+        rows = db.execute("SELECT action, section FROM chunks ORDER BY rowid").fetchall()
+        db.close()
+        dense.write_chunks(self.out, vectors, ids, ann)
+        owners = np.fromiter((a for a, _ in rows), dtype=np.int64, count=len(rows))
+        action_ids, profiles = dense.action_profiles(vectors, owners, [s for _, s in rows])
+        faiss.write_index(dense.flat_index(profiles, action_ids, self.encoder.dimension),
+                          str(self.out / dense.PROFILES_FILE))
+        postings.save(self.out)
+
+    def _manifest(self, chunks: int, analysed: int, embedded: int, ann: faiss.Index | None,
+                  patched_from: str = "") -> Manifest:
+        c = self.corpus
+        manifest = Manifest(
+            format_version=FORMAT_VERSION, build_id=self.build_id,
+            built_at=self.built_at.isoformat(timespec="seconds"), encoder=self.encoder.name,
+            dimension=self.encoder.dimension, spacy_model=self.nlp.model, source=str(c.source),
+            source_sha256=c.checksum, actions=len(c.actions), chunks=chunks, duplicates=c.duplicates,
+            chunk_words=self.chunk_words, overlap_sentences=self.overlap, actions_analysed=analysed,
+            actions_reused=len(c.actions) - analysed, passages_embedded=embedded,
+            passages_reused=chunks - embedded if self.cache is not None else 0,
+            search="exact" if ann is None else "ivf", patched_from=patched_from,
+        )
+        manifest.write(self.out)
+        return manifest
 
 def _point_current(index_dir: Path, build: Path) -> None:
     link = index_dir / "current"
@@ -382,12 +460,14 @@ def load_index(index_dir: Path, encoder_name: str | None = None) -> Index:
     if encoder_name is not None and manifest.encoder != encoder_name:
         raise IndexMismatchError("encoder", encoder_name, manifest.encoder)
     try:
-        chunk_vectors = faiss.read_index(str(path / "chunks.faiss"))
-        action_vectors = faiss.read_index(str(path / "actions.faiss"))
-        db = store.connect(path / "actions.sqlite", readonly=True)
+        chunk_matrix, chunk_ids, chunk_ann = dense.read_chunks(path)
+        action_vectors = faiss.read_index(str(path / dense.PROFILES_FILE))
+        postings = lexical.Postings.load(path)
+        db = store.connect(path / STORE_FILE, readonly=True)
         (count,) = db.execute("SELECT count(*) FROM actions").fetchone()
-    except (RuntimeError, sqlite3.Error) as exc:
+    except (RuntimeError, sqlite3.Error, OSError, ValueError, KeyError) as exc:
         raise IndexMissingError(f"{path}: damaged index ({exc}); rebuild it with `semsearch reindex`") from exc
-    if count != manifest.actions or chunk_vectors.ntotal != manifest.chunks:
+    if (count != manifest.actions or len(chunk_ids) != manifest.chunks
+            or chunk_matrix.shape != (manifest.chunks, manifest.dimension)):
         raise IndexMissingError(f"{path}: index files disagree with manifest.json; rebuild it with `semsearch reindex`")
-    return Index(path, manifest, db, chunk_vectors, action_vectors)
+    return Index(path, manifest, db, chunk_matrix, chunk_ids, chunk_ann, action_vectors, postings)

@@ -23,6 +23,7 @@ from .chunking import section_label
 from .encoders import Encoder
 from .errors import InvalidQuery, NotFound
 from .index import Index
+from .lexical import LexicalIndex
 from .nlp import FrenchNLP, fold
 from .records import Action
 
@@ -30,8 +31,8 @@ MODES = ("hybrid", "semantic", "lexical")
 MAX_QUERY_CHARS = 500
 RRF_K = 60  # the usual reciprocal-rank-fusion constant (Cormack et al. 2009)
 SEMANTIC_MARGIN = 0.05  # cosine below the best passage's that still counts as a semantic match
-# Passages an HNSW index returns before the margin applies (it has no range search); the matching set is cut
-# there, which the exact index never does, so HNSW is only used above index.HNSW_ABOVE chunks.
+# Passages the IVF index returns before the margin applies; the matching set is cut there, which the exact
+# search never does, so IVF is only used above vectors.ANN_ABOVE chunks.
 ANN_CANDIDATES = 512
 TYPO_MIN_LETTERS = 5  # as Meilisearch: words of 5+ letters tolerate one typo
 _WORD = re.compile(r"\w[\w'-]*")
@@ -113,25 +114,25 @@ class Searcher:
             self._surfaces.setdefault(surface, set()).add(term)
         self._vocabulary = sorted({t for terms in self._surfaces.values() for t in terms})
         self._surface_list = sorted(self._surfaces)
-        rows = db.execute("SELECT rowid, action FROM chunks ORDER BY rowid").fetchall()
-        self._chunk_action = np.zeros(len(rows) + 1, dtype=np.int64)
-        for chunk, action in rows:
-            self._chunk_action[chunk] = action
-        self._rowids = dict(db.execute("SELECT id, rowid FROM actions"))
-        self._spellings = dict(db.execute("SELECT surface, spelling FROM spellings"))
+        self._spellings = dict(db.execute(store.SPELLINGS_SQL))  # the commonest spelling comes last, and wins
         self._spelling_keys = sorted(self._spellings)
+        self._lexical_index = LexicalIndex(index.postings)
+        chunk_rows = np.asarray(db.execute("SELECT rowid, action FROM chunks").fetchall(), dtype=np.int64).reshape(-1, 2)
+        self._chunk_action = np.zeros(int(chunk_rows[:, 0].max(initial=0)) + 1, dtype=np.int64)
+        self._chunk_action[chunk_rows[:, 0]] = chunk_rows[:, 1]
+        rows = db.execute("SELECT rowid, id, position, identity FROM actions").fetchall()
+        self._rowids = {id_: rowid for rowid, id_, _, _ in rows}
+        size = max(self._rowids.values(), default=0) + 1
+        # Export order of each action rowid: ties rank in export order, and a patched build (whose new rows come
+        # last) ranks exactly as a full build (index.py).
+        self._position = np.zeros(size, dtype=np.int64)
+        self._identity = np.full(size, -1, dtype=np.int64)  # copies share a code; similar() skips them
+        codes: dict[str, int] = {}
+        for rowid, _, position, ident in rows:
+            self._position[rowid] = position
+            self._identity[rowid] = codes.setdefault(ident, len(codes))
         self._facets = flt.FacetTable(db)
-        # Flat FAISS indexes are read as numpy views (no copy): one matrix-vector product gives every cosine,
-        # where search(k=1) + range_search scanned the vectors twice. An HNSW index is searched instead.
-        self._chunk_matrix, self._chunk_ids = _flat_view(index.chunk_vectors)
         self._profile_matrix, self._profile_ids = _flat_view(index.action_vectors)
-        # Identity (folded title, summary) of each action, so similar() skips copies without parsing every record.
-        identities: dict[tuple[str, str], int] = {}
-        self._identity = np.full(max(self._rowids.values(), default=0) + 1, -1,
-                                 dtype=np.int64)
-        for rowid, title, summary in db.execute(
-                "SELECT rowid, json_extract(data, '$.title'), json_extract(data, '$.summary') FROM actions"):
-            self._identity[rowid] = identities.setdefault(_identity_of(title or "", summary or ""), len(identities))
 
     # -- query analysis -------------------------------------------------------------------------
     def analyse(self, query: str) -> list[QueryWord]:
@@ -177,29 +178,21 @@ class Searcher:
     # -- retrieval --------------------------------------------------------------------------------
     def _lexical(self, words: Sequence[QueryWord]) -> tuple[np.ndarray, np.ndarray]:
         """(action rowids, bm25) of every action matching at least one query word (higher is better)."""
-        expression = store.match_expression([sorted(w.terms) for w in words])
-        if not expression:
-            return _EMPTY_IDS, _EMPTY_SCORES
-        rows = self.index.db.execute(store.MATCH_SQL, (expression,)).fetchall()
-        if not rows:
-            return _EMPTY_IDS, _EMPTY_SCORES
-        ids, scores = zip(*rows)
-        return np.asarray(ids, dtype=np.int64), np.asarray(scores, dtype=np.float64)
+        return self._lexical_index.match([t for w in words for t in sorted(w.terms)])
 
     def _semantic(self, vector: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(action rowids, best cosine, best chunk) of every action with a passage within SEMANTIC_MARGIN
         of the best passage."""
-        chunks = self.index.chunk_vectors
-        if chunks.ntotal == 0:
+        index = self.index
+        if not len(index.chunk_ids):
             return _EMPTY_IDS, _EMPTY_SCORES, _EMPTY_IDS
         query = np.ascontiguousarray(vector, dtype=np.float32).reshape(-1)
-        if self._chunk_matrix is not None:
-            all_scores = self._chunk_matrix @ query
-            top = all_scores.max()
-            keep = np.flatnonzero(all_scores > top - np.float32(SEMANTIC_MARGIN))  # range_search keeps ip > radius
-            scores, ids = all_scores[keep], self._chunk_ids[keep]
-        else:  # HNSW has no range search: the nearest ANN_CANDIDATES passages, then the same margin
-            found, found_ids = chunks.search(query.reshape(1, -1), min(ANN_CANDIDATES, chunks.ntotal))
+        if index.chunk_ann is None:  # exact: one matrix-vector product gives every cosine
+            all_scores = index.chunk_matrix @ query
+            keep = np.flatnonzero(all_scores > all_scores.max() - np.float32(SEMANTIC_MARGIN))
+            scores, ids = all_scores[keep], index.chunk_ids[keep]
+        else:  # IVF: the nearest ANN_CANDIDATES passages, then the same margin
+            found, found_ids = index.chunk_ann.search(query.reshape(1, -1), min(ANN_CANDIDATES, len(index.chunk_ids)))
             keep = (found_ids[0] >= 0) & (found[0] > found[0, 0] - np.float32(SEMANTIC_MARGIN))
             scores, ids = found[0][keep], found_ids[0][keep]
         actions = self._chunk_action[ids]
@@ -229,14 +222,14 @@ class Searcher:
             else (_EMPTY_IDS, _EMPTY_SCORES, _EMPTY_IDS))
         matching = np.union1d(lex_ids, sem_ids)
         allowed = self._facets.pool(matching) & self._facets.mask(chosen)
-        lex_rank = _rank_array(lex_ids, lex_scores, allowed)
-        sem_rank = _rank_array(sem_ids, sem_scores, allowed)
+        lex_rank = _rank_array(lex_ids, lex_scores, allowed, self._position)
+        sem_rank = _rank_array(sem_ids, sem_scores, allowed, self._position)
         fused = np.zeros(len(allowed))
         for ranks in (lex_rank, sem_rank):
             ranked = ranks > 0
             fused[ranked] += 1.0 / (RRF_K + ranks[ranked])
         members = np.flatnonzero(allowed)
-        order = members[np.lexsort((members, -fused[members]))]
+        order = members[np.lexsort((self._position[members], -fused[members]))]
         best_chunk = np.zeros(len(allowed), dtype=np.int64)  # 0: no passage within the margin
         best_chunk[sem_ids] = sem_chunks
         best_score = np.zeros(len(allowed))
@@ -276,7 +269,7 @@ class Searcher:
         cosines, rows = cosines[keep], rows[keep]
         allowed = self._facets.pool(rows) & self._facets.mask(chosen)
         passing = allowed[rows]
-        order = np.lexsort((rows[passing], -cosines[passing]))
+        order = np.lexsort((self._position[rows[passing]], -cosines[passing]))
         ranked_rows, ranked_cosines = rows[passing][order], cosines[passing][order]
         hits = []
         mine = {fold(k) for k in source.keywords}
@@ -293,13 +286,13 @@ class Searcher:
         chunks = [r for (r,) in self.index.db.execute("SELECT rowid FROM chunks WHERE action = ?", (action,))]
         if not chunks:
             return None
-        scores = [float(self.index.chunk_vectors.reconstruct(c) @ vector) for c in chunks]
+        scores = [float(self.index.chunk_vector(c) @ vector) for c in chunks]
         return self._passage(action, chunks[int(np.argmax(scores))], [])
 
     def listing(self, filters: flt.Filters | None = None, limit: int = 20, offset: int = 0) -> Listing:
         _check_page(limit, offset)
         chosen = flt.check(filters)
-        rows = sorted(self._facets.restrict(None, chosen))
+        rows = sorted(self._facets.restrict(None, chosen), key=self._position.__getitem__)
         page = [self._action(r) for r in rows[offset:offset + limit]]
         return Listing(len(rows), page, self._facets.counts(None, chosen))
 
@@ -317,9 +310,7 @@ class Searcher:
         return Action.from_dict(json.loads(data))
 
     def _matched_words(self, action: int, words: Sequence[QueryWord]) -> list[str]:
-        row = self.index.db.execute(store.TERMS_SQL, (action,)).fetchone()
-        present = set(" ".join(row).split()) if row else set()
-        return [w.surface for w in words if w.terms & present]
+        return [w.surface for w in words if self._lexical_index.contains(action, w.terms)]
 
     def _passage(self, action: int, chunk: int | None, words: Sequence[QueryWord]) -> Passage | None:
         """The best passage: the closest chunk semantically, else the one sharing most query words."""
@@ -338,13 +329,9 @@ class Searcher:
         return Passage(section, section_label(section), text, spans)
 
 
-def _identity_of(title: str, summary: str) -> tuple[str, str]:
-    return fold(" ".join(title.split())), fold(" ".join(summary.split()))
-
-
 def _flat_view(index: faiss.Index) -> tuple[np.ndarray | None, np.ndarray | None]:
     """(vectors, ids) of an IndexIDMap over a flat index, as numpy arrays sharing FAISS's memory; (None, None)
-    for any other kind of index (HNSW), which is then searched through FAISS."""
+    for an empty index, which is then searched through FAISS."""
     inner = faiss.downcast_index(index.index) if hasattr(index, "id_map") else None
     if not isinstance(inner, faiss.IndexFlat) or inner.ntotal == 0:
         return None, None
@@ -352,13 +339,13 @@ def _flat_view(index: faiss.Index) -> tuple[np.ndarray | None, np.ndarray | None
     return matrix, faiss.vector_to_array(index.id_map).astype(np.int64)
 
 
-def _rank_array(ids: np.ndarray, scores: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+def _rank_array(ids: np.ndarray, scores: np.ndarray, allowed: np.ndarray, position: np.ndarray) -> np.ndarray:
     """1-based rank of each allowed action by descending score (0: not ranked), indexed by rowid; ties
-    broken by rowid so results are deterministic."""
+    broken by export position so results are deterministic."""
     ranks = np.zeros(len(allowed), dtype=np.int64)
     keep = allowed[ids]
     ids, scores = ids[keep], scores[keep]
-    order = np.lexsort((ids, -scores))
+    order = np.lexsort((position[ids], -scores))
     ranks[ids[order]] = np.arange(1, len(order) + 1)
     return ranks
 

@@ -1,8 +1,10 @@
-"""The SQLite side of an index: records, facet values, chunks, the lexicon and the FTS5 lexical index.
+"""The SQLite side of an index: records, facet values, chunks, the lexicon and the spellings.
 
-FTS5 rather than a BM25 library: it ships with Python's sqlite3, keeps the lexical index on disk next
-to the records it ranks (one file, one transaction), filters by rowid in the same query, and weights
-columns (title and keywords count more than the body) with its built-in bm25().
+SQLite for what is read a row at a time (a result's record, its passages) and for what a reindex patches
+in place; what every query scans (lexical postings, vectors, facets) is loaded into arrays instead.
+`actions.key` is the hash of the action's analysis (index.analysis_key): a reindex keeps the rows whose
+key is unchanged and only deletes and inserts the others. Counts (lexicon, spellings) are stored rather
+than derived so that a reindex can add and subtract the changed actions' words.
 """
 
 from __future__ import annotations
@@ -18,31 +20,28 @@ import numpy as np
 
 from .records import FACETS, Action, Chunk
 
-# Lexical columns and their bm25 weights: a word in the title or keywords says more than one in the body.
-LEXICAL_COLUMNS: dict[str, float] = {"title": 4.0, "keywords": 3.0, "summary": 1.5, "body": 1.0}
-
-SCHEMA = f"""
-CREATE TABLE actions (rowid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, data TEXT NOT NULL);
+SCHEMA = """
+CREATE TABLE actions (
+    rowid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, position INTEGER NOT NULL, key BLOB NOT NULL,
+    identity TEXT NOT NULL, data TEXT NOT NULL
+);
 CREATE TABLE facets (action INTEGER NOT NULL, facet TEXT NOT NULL, value TEXT NOT NULL);
 CREATE INDEX facets_by_value ON facets (facet, value, action);
 CREATE INDEX facets_by_action ON facets (action);
 CREATE TABLE chunks (
     rowid INTEGER PRIMARY KEY, action INTEGER NOT NULL, section TEXT NOT NULL, position INTEGER NOT NULL,
-    text TEXT NOT NULL, terms TEXT NOT NULL
+    key BLOB NOT NULL, text TEXT NOT NULL, terms TEXT NOT NULL
 );
 CREATE INDEX chunks_by_action ON chunks (action);
 CREATE TABLE lexicon (
     surface TEXT NOT NULL, term TEXT NOT NULL, frequency INTEGER NOT NULL, PRIMARY KEY (surface, term)
 ) WITHOUT ROWID;
-CREATE TABLE spellings (surface TEXT PRIMARY KEY, spelling TEXT NOT NULL) WITHOUT ROWID;
-CREATE VIRTUAL TABLE lexical USING fts5({", ".join(LEXICAL_COLUMNS)}, tokenize = 'unicode61');
+CREATE TABLE spellings (
+    surface TEXT NOT NULL, spelling TEXT NOT NULL, frequency INTEGER NOT NULL, PRIMARY KEY (surface, spelling)
+) WITHOUT ROWID;
 """
-
-
-# The two lexical queries of a search, built once: bm25 of every match, and one action's indexed terms.
-MATCH_SQL = (f"SELECT rowid, -bm25(lexical, {', '.join(str(w) for w in LEXICAL_COLUMNS.values())}) "
-             "FROM lexical WHERE lexical MATCH ?")
-TERMS_SQL = f"SELECT {', '.join(LEXICAL_COLUMNS)} FROM lexical WHERE rowid = ?"
+# How the fiches spell each folded word: the commonest spelling, ties to the greatest (deterministic).
+SPELLINGS_SQL = "SELECT surface, spelling FROM spellings ORDER BY frequency, spelling"
 
 
 def connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
@@ -57,39 +56,41 @@ def create(db: sqlite3.Connection) -> None:
     db.executescript(SCHEMA)
 
 
-def insert_action(db: sqlite3.Connection, rowid: int, action: Action, lexical: dict[str, str]) -> None:
-    db.execute("INSERT INTO actions (rowid, id, data) VALUES (?, ?, ?)",
-               (rowid, action.id, json.dumps(action.to_dict(), ensure_ascii=False)))
+def insert_action(db: sqlite3.Connection, rowid: int, position: int, key: bytes, identity: str,
+                  action: Action) -> None:
+    db.execute("INSERT INTO actions (rowid, id, position, key, identity, data) VALUES (?, ?, ?, ?, ?, ?)",
+               (rowid, action.id, position, key, identity, json.dumps(action.to_dict(), ensure_ascii=False)))
     db.executemany(
         "INSERT INTO facets (action, facet, value) VALUES (?, ?, ?)",
         [(rowid, facet, value) for facet in FACETS for value in action.facet_values(facet)],
     )
-    db.execute(f"INSERT INTO lexical (rowid, {', '.join(LEXICAL_COLUMNS)}) VALUES (?, ?, ?, ?, ?)",
-               (rowid, *(lexical.get(c, "") for c in LEXICAL_COLUMNS)))
 
 
-def insert_chunk(db: sqlite3.Connection, rowid: int, action_rowid: int, chunk: Chunk,
-                 terms: Sequence[tuple[str, str]]) -> None:
-    db.execute("INSERT INTO chunks (rowid, action, section, position, text, terms) VALUES (?, ?, ?, ?, ?, ?)",
-               (rowid, action_rowid, chunk.section, chunk.position, chunk.text, json.dumps(terms)))
+def insert_chunk(db: sqlite3.Connection, rowid: int, action_rowid: int, chunk: Chunk, key: bytes,
+                 terms: Sequence[Sequence[str]]) -> None:
+    db.execute("INSERT INTO chunks (rowid, action, section, position, key, text, terms) VALUES (?, ?, ?, ?, ?, ?, ?)",
+               (rowid, action_rowid, chunk.section, chunk.position, key, chunk.text, json.dumps(terms)))
 
 
-def insert_lexicon(db: sqlite3.Connection, rows: Iterable[tuple[str, str, int]]) -> None:
-    db.executemany("INSERT INTO lexicon (surface, term, frequency) VALUES (?, ?, ?)", rows)
+_DELETE = ("DELETE FROM actions WHERE rowid = ?", "DELETE FROM facets WHERE action = ?",
+           "DELETE FROM chunks WHERE action = ?")
+_ADD = (("INSERT INTO lexicon (surface, term, frequency) VALUES (?, ?, ?) ON CONFLICT (surface, term) "
+         "DO UPDATE SET frequency = frequency + excluded.frequency", "DELETE FROM lexicon WHERE frequency <= 0"),
+        ("INSERT INTO spellings (surface, spelling, frequency) VALUES (?, ?, ?) ON CONFLICT (surface, spelling) "
+         "DO UPDATE SET frequency = frequency + excluded.frequency", "DELETE FROM spellings WHERE frequency <= 0"))
 
 
-def insert_spellings(db: sqlite3.Connection, rows: Iterable[tuple[str, str]]) -> None:
-    db.executemany("INSERT INTO spellings (surface, spelling) VALUES (?, ?)", rows)
+def delete_actions(db: sqlite3.Connection, rowids: Sequence[int]) -> None:
+    for sql in _DELETE:
+        db.executemany(sql, ((r,) for r in rowids))
 
 
-def escape_fts(term: str) -> str:
-    """Quote one term for FTS5 MATCH so that no user text is ever FTS syntax."""
-    return '"' + term.replace('"', '""') + '"'
-
-
-def match_expression(groups: Sequence[Sequence[str]]) -> str:
-    """OR of every query word, each word itself the OR of its variants (stem, typo neighbours)."""
-    return " OR ".join("(" + " OR ".join(escape_fts(t) for t in group) + ")" for group in groups if group)
+def add_counts(db: sqlite3.Connection, lexicon: Iterable[tuple[str, str, int]],
+               spellings: Iterable[tuple[str, str, int]]) -> None:
+    """Add (or, with negative counts, subtract) word counts; rows that fall to zero are removed."""
+    for (upsert, prune), rows in zip(_ADD, (lexicon, spellings)):
+        db.executemany(upsert, rows)
+        db.execute(prune)
 
 
 # -- the build cache, beside the builds ----------------------------------------------------------------------
@@ -147,6 +148,13 @@ class BuildCache:
         with self.db:
             self.db.executemany("INSERT OR REPLACE INTO analyses (key, data) VALUES (?, ?)",
                                 [(k, zlib.compress(json.dumps(v, ensure_ascii=False).encode(), 1)) for k, v in items])
+
+    def forget(self, encoder: str, vector_keys: Iterable[bytes], analysis_keys: Iterable[bytes]) -> None:
+        """Drop entries a patched build no longer uses (a full build calls keep_only instead)."""
+        with self.db:
+            self.db.executemany("DELETE FROM embeddings WHERE encoder = ? AND key = ?",
+                                ((encoder, k) for k in vector_keys))
+            self.db.executemany("DELETE FROM analyses WHERE key = ?", ((k,) for k in analysis_keys))
 
     def keep_only(self, encoder: str, vector_keys: Iterable[bytes], analysis_keys: Iterable[bytes]) -> None:
         """Forget what the last build did not use, so the cache stays the size of one corpus."""

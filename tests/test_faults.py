@@ -99,8 +99,8 @@ STAGES = {
     "after parsing": lambda mp, enc: mp.setattr(ix, "_analyses", _on_call(1, ix._analyses)),
     # the second batch of passages (the first one is already in the cache)
     "mid-embedding": lambda mp, enc: mp.setattr(enc, "encode_passages", _on_call(2, enc.encode_passages)),
-    # chunks.faiss written, actions.faiss not
-    "mid-write": lambda mp, enc: mp.setattr(ix.faiss, "write_index", _on_call(2, ix.faiss.write_index)),
+    # store and chunk vectors written, the profiles (actions.faiss) not
+    "mid-write": lambda mp, enc: mp.setattr(ix.faiss, "write_index", _on_call(1, ix.faiss.write_index)),
     # the build directory is complete and renamed, `current` not yet moved
     "before the swap": lambda mp, enc: mp.setattr(ix, "_point_current", _on_call(1, ix._point_current)),
 }
@@ -153,7 +153,7 @@ def test_sigkill_of_semsearch_reindex_mid_embedding(index_dir: Path, small: dict
         build = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
     try:
         # The SQLite store is written and closed before the first passage is embedded: from then on, and
-        # until chunks.faiss appears, the process is embedding.
+        # until chunk_vectors.npy appears, the process is embedding.
         deadline = time.monotonic() + 120
         while not any((t / "actions.sqlite").exists() for t in _tmp_dirs(index_dir)):
             assert build.poll() is None, log.read_text(encoding="utf-8", errors="replace")
@@ -174,7 +174,7 @@ def test_sigkill_of_semsearch_reindex_mid_embedding(index_dir: Path, small: dict
             build.kill()
             build.wait()
     leftovers = _tmp_dirs(index_dir)
-    assert len(leftovers) == 1 and not (leftovers[0] / "chunks.faiss").exists()  # killed mid-embedding
+    assert len(leftovers) == 1 and not (leftovers[0] / "chunk_vectors.npy").exists()  # killed mid-embedding
     assert _live_build(index_dir) == before
     _answers(index_dir, encoder, nlp, before)
 
@@ -204,7 +204,7 @@ def _truncate_sqlite(build: Path) -> None:
 
 DAMAGES = {
     "truncated actions.sqlite": _truncate_sqlite,
-    "missing chunks.faiss": lambda build: (build / "chunks.faiss").unlink(),
+    "missing chunk_vectors.npy": lambda build: (build / "chunk_vectors.npy").unlink(),
     "garbage manifest.json": lambda build: (build / "manifest.json").write_bytes(b"\x00{not json"),
     "dangling current": lambda build: shutil.rmtree(build),
 }

@@ -174,8 +174,6 @@ def test_malformed_json_bodies_are_422(client: TestClient) -> None:
 # from "?" placeholders, never from a value a user or an export supplies (values always go as parameters).
 CONSTANT_SQL_PARTS = {
     "where",  # BuildCache.keep_only: "encoder = ? AND " or "", literals in the loop
-    "', '.join(store.LEXICAL_COLUMNS)",  # column names, constants
-    "', '.join(LEXICAL_COLUMNS)",
     "', '.join('?' * len(part))",  # BuildCache lookups: one "?" per key
     "table",  # BuildCache.keep_only: "embeddings" or "analyses", literals in the loop
 }
@@ -194,7 +192,7 @@ def test_all_sql_in_semsearch_is_parameterised() -> None:
                     for part in sql.values:
                         if isinstance(part, ast.FormattedValue):
                             found.setdefault(ast.unparse(part.value), []).append(f"{path.name}:{node.lineno}")
-                else:  # a constant, a module constant (SCHEMA, store.MATCH_SQL), or a choice between two constants
+                else:  # a constant, a module constant (SCHEMA, store.SPELLINGS_SQL), or a choice between two constants
                     parts = [sql.body, sql.orelse] if isinstance(sql, ast.IfExp) else [sql]
                     assert all(isinstance(p, ast.Constant | ast.Name)
                                or (isinstance(p, ast.Attribute) and p.attr.isupper()) for p in parts), \

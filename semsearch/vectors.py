@@ -1,0 +1,111 @@
+"""The dense side of an index: chunk vectors, the approximate index over them, and the action profiles.
+
+Chunk vectors are always kept whole in `chunk_vectors.npy` (memory-mapped at load): the exact search scans
+them, passages and "similar" read single rows, and a reindex copies the unchanged rows instead of
+re-reading the cache. Above ANN_ABOVE chunks an exact scan costs too much per query (123 000 chunks at
+10 000 actions are 190 MB to read, ~20 ms), so `chunks.faiss` then holds an inverted-file index (IVF):
+IVF rather than HNSW because FAISS can remove ids from it, so a reindex patches it instead of rebuilding
+a graph (minutes at 10 000 actions), and because its k-means cells keep near-duplicate passages together.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+VECTORS_FILE, IDS_FILE, ANN_FILE, PROFILES_FILE = "chunk_vectors.npy", "chunk_ids.npy", "chunks.faiss", "actions.faiss"
+# Exact search up to here: ~46 MB scanned, ~5 ms on one core (docs/BENCHMARKS.md). About 2 500 actions.
+ANN_ABOVE = 30_000
+# IVF shape: sqrt(n) cells (the usual rule) trained on at most TRAIN_PER_CELL sampled vectors per cell, and a
+# query visits one cell in PROBE_FRACTION; recall@10 against exact search is measured by scripts/bench.py.
+TRAIN_PER_CELL = 40
+KMEANS_ITERATIONS = 10
+PROBE_FRACTION = 8
+MIN_PROBES = 16
+
+
+def normalise(vectors: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+def flat_index(vectors: np.ndarray, ids: np.ndarray, dimension: int) -> faiss.Index:
+    """Exact inner product (= cosine on unit vectors); IDMap2 so vectors can be read back by id."""
+    index = faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
+    if len(ids):
+        index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids.astype(np.int64))
+    return index
+
+
+def ann_index(vectors: np.ndarray, ids: np.ndarray, dimension: int) -> faiss.IndexIVFFlat:
+    """An IVF index over `vectors` with FAISS ids `ids`, trained here (spherical k-means, fixed seed)."""
+    cells = max(1, min(int(math.sqrt(len(ids))), len(ids) // TRAIN_PER_CELL or 1))
+    quantizer = faiss.IndexFlatIP(dimension)
+    index = faiss.IndexIVFFlat(quantizer, dimension, cells, faiss.METRIC_INNER_PRODUCT)
+    index.cp.niter, index.cp.spherical, index.cp.seed = KMEANS_ITERATIONS, True, 1234
+    index.cp.max_points_per_centroid = TRAIN_PER_CELL
+    data = np.ascontiguousarray(vectors, dtype=np.float32)
+    index.train(data)
+    index.add_with_ids(data, ids.astype(np.int64))
+    index.nprobe = max(MIN_PROBES, cells // PROBE_FRACTION)
+    return index
+
+
+def patch_ann(index: faiss.IndexIVFFlat, removed: np.ndarray, vectors: np.ndarray, ids: np.ndarray) -> None:
+    """Remove chunk ids and add new ones in place, keeping the trained cells (no k-means again)."""
+    if len(removed):
+        index.remove_ids(faiss.IDSelectorBatch(removed.astype(np.int64)))
+    if len(ids):
+        index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids.astype(np.int64))
+
+
+def write_chunks(directory: Path, vectors: np.ndarray, ids: np.ndarray, ann: faiss.Index | None) -> None:
+    np.save(directory / VECTORS_FILE, np.ascontiguousarray(vectors, dtype=np.float32))
+    np.save(directory / IDS_FILE, ids.astype(np.int64))
+    if ann is not None:
+        faiss.write_index(ann, str(directory / ANN_FILE))
+
+
+def read_chunks(directory: Path) -> tuple[np.ndarray, np.ndarray, faiss.Index | None]:
+    """(vectors memory-mapped, ids, the IVF index or None when the build searches exactly)."""
+    vectors = np.load(directory / VECTORS_FILE, mmap_mode="r")
+    ids = np.load(directory / IDS_FILE)
+    ann = faiss.read_index(str(directory / ANN_FILE)) if (directory / ANN_FILE).exists() else None
+    return vectors, ids, ann
+
+
+def action_profiles(vectors: np.ndarray, owners: np.ndarray, sections: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """One vector per action for "similar actions": the mean of its sections' mean vectors, centred.
+
+    Each section counts once whatever its length, so a long description does not drown the summary and
+    the profile does not depend on the chunk size; subtracting the corpus mean removes what every fiche
+    shares ("centre social", "habitants"). Dev recall@3 of similar: 0.50 plain chunk mean -> 1.00
+    (docs/QUALITY.md). Grouped sums, not a mask per action: the masks were O(actions x chunks), minutes at 10 000.
+    """
+    action_ids = np.unique(owners)
+    if not len(action_ids):
+        return action_ids, np.zeros((0, vectors.shape[1]), dtype=np.float32)
+    groups: dict[tuple[int, str], int] = {}
+    group = np.fromiter((groups.setdefault((int(o), s), len(groups)) for o, s in zip(owners, sections)),
+                        dtype=np.int64, count=len(owners))
+    section_means = _group_sums(vectors, group, len(groups)) / np.bincount(group, minlength=len(groups))[:, None]
+    group_action = np.searchsorted(action_ids, np.fromiter((o for o, _ in groups), dtype=np.int64, count=len(groups)))
+    profiles = (_group_sums(section_means, group_action, len(action_ids))
+                / np.bincount(group_action, minlength=len(action_ids))[:, None])
+    return action_ids, normalise(profiles - profiles.mean(axis=0))
+
+
+def _group_sums(rows: np.ndarray, group: np.ndarray, groups: int) -> np.ndarray:
+    """Sum of the rows of each group (every group non-empty), in float64: sort + reduceat, ~20x np.add.at."""
+    order = np.argsort(group, kind="stable")
+    starts = np.searchsorted(group[order], np.arange(groups))
+    return np.add.reduceat(np.asarray(rows, dtype=np.float64)[order], starts, axis=0)
+
+
+def limit_threads(n: int) -> None:
+    """Threads FAISS may use per search; the service calls it with 1 when uvicorn runs several workers,
+    so N workers on 2 cores do not each start an OpenMP team of 2 and fight over the cores."""
+    faiss.omp_set_num_threads(max(1, int(n)))
