@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from semsearch import filters as flt
 from semsearch.records import Action
-from semsearch.search import MAX_QUERY_CHARS, Hit, Passage, SearchResults
+from semsearch.search import FACET_LIMIT, MAX_QUERY_CHARS, Hit, Passage, SearchResults
 
 EXAMPLE_QUERY = "précarité alimentaire en rural"
 MAX_FILTER_VALUES = 20
@@ -49,6 +49,12 @@ class _Page(BaseModel):
     offset: int = Field(default=0, ge=0, description="rang du premier résultat renvoyé (0 = début)")
 
 
+class _FacetLimit(BaseModel):
+    facet_limit: int = Field(default=FACET_LIMIT, ge=1, le=10_000,
+                             description="valeurs par facette au plus, les plus fréquentes d'abord ; les valeurs "
+                                         "cochées sont toujours données en plus")
+
+
 class _Text(BaseModel):
     q: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, description="texte libre, en français",
                    examples=[EXAMPLE_QUERY])
@@ -57,7 +63,7 @@ class _Text(BaseModel):
 
 
 # Bases listed so that the schema shows q, mode, limit, offset, then the filters.
-class SearchParams(FilterParams, _Page, _Text):
+class SearchParams(FilterParams, _FacetLimit, _Page, _Text):
     """A search: GET /search takes these as query parameters, POST /search as a JSON object."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={
@@ -65,11 +71,11 @@ class SearchParams(FilterParams, _Page, _Text):
     })
 
 
-class SimilarParams(FilterParams, _Page):
+class SimilarParams(FilterParams, _FacetLimit, _Page):
     limit: int = Field(default=5, ge=1, le=100, description="résultats par page (1 à 100)")
 
 
-class ListParams(FilterParams, _Page):
+class ListParams(FilterParams, _FacetLimit, _Page):
     limit: int = Field(default=20, ge=1, le=100, description="actions par page (1 à 100)")
 
 

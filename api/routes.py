@@ -62,7 +62,7 @@ def search_post(live: Live, params: Annotated[m.SearchParams, Body()]) -> m.Sear
 
 
 def _search(live: Searcher, params: m.SearchParams) -> m.SearchResponse:
-    results = live.search(params.q, params.filters(), params.limit, params.offset, params.mode)
+    results = live.search(params.q, params.filters(), params.limit, params.offset, params.mode, params.facet_limit)
     return m.from_results(results)
 
 
@@ -70,7 +70,7 @@ def _search(live: Searcher, params: m.SearchParams) -> m.SearchResponse:
             responses=_errors(404, 422, 503), summary="Actions comparables à une action")
 def similar(live: Live, action_id: str, params: Annotated[m.SimilarParams, Query()]) -> m.SearchResponse:
     """Les actions les plus proches par le sens et par les mots-clés, jamais l'action elle-même."""
-    return m.from_results(live.similar(action_id, params.filters(), params.limit, params.offset))
+    return m.from_results(live.similar(action_id, params.filters(), params.limit, params.offset, params.facet_limit))
 
 
 # -- actions and facets -----------------------------------------------------------------------------
@@ -83,7 +83,7 @@ def get_action(live: Live, action_id: str) -> m.ActionOut:
 @router.get("/actions", response_model=m.ActionListResponse, tags=["actions"], responses=_errors(422, 503),
             summary="Toutes les actions, filtrées, par pages (ordre de l'export)")
 def list_actions(live: Live, params: Annotated[m.ListParams, Query()]) -> m.ActionListResponse:
-    listing = live.listing(params.filters(), params.limit, params.offset)
+    listing = live.listing(params.filters(), params.limit, params.offset, params.facet_limit)
     return m.ActionListResponse(total=listing.total, offset=params.offset, limit=params.limit,
                                 actions=[m.summary_of(a) for a in listing.actions],
                                 facets=m.from_facets(listing.facets))
@@ -92,7 +92,7 @@ def list_actions(live: Live, params: Annotated[m.ListParams, Query()]) -> m.Acti
 @router.get("/facets", response_model=m.FacetsResponse, tags=["actions"], responses=_errors(422, 503),
             summary="Toutes les valeurs de chaque facette, avec le nombre d'actions")
 def facets(live: Live, params: Annotated[m.FilterParams, Query()]) -> m.FacetsResponse:
-    listing = live.listing(params.filters(), limit=1)
+    listing = live.listing(params.filters(), limit=1, facet_limit=None)
     return m.FacetsResponse(total=listing.total, facets=m.from_facets(listing.facets))
 
 

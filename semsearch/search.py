@@ -34,6 +34,9 @@ SEMANTIC_MARGIN = 0.05  # cosine below the best passage's that still counts as a
 # Passages the IVF index returns before the margin applies; the matching set is cut there, which the exact
 # search never does, so IVF is only used above vectors.ANN_ABOVE chunks.
 ANN_CANDIDATES = 512
+# Values listed per facet unless asked otherwise: at 10 000 actions `structure` has thousands, and building and
+# sending them all cost more than the search itself. Selected values are always listed.
+FACET_LIMIT = 50
 TYPO_MIN_LETTERS = 5  # as Meilisearch: words of 5+ letters tolerate one typo
 _WORD = re.compile(r"\w[\w'-]*")
 _LETTERS = re.compile(r"[^\W\d_]+")
@@ -203,7 +206,7 @@ class Searcher:
 
     # -- public -----------------------------------------------------------------------------------
     def search(self, query: str, filters: flt.Filters | None = None, limit: int = 10, offset: int = 0,
-               mode: str = "hybrid") -> SearchResults:
+               mode: str = "hybrid", facet_limit: int | None = FACET_LIMIT) -> SearchResults:
         query = " ".join(query.split())
         if not query:
             raise InvalidQuery("q", "the query is empty")
@@ -211,7 +214,7 @@ class Searcher:
             raise InvalidQuery("q", f"the query is longer than {MAX_QUERY_CHARS} characters")
         if mode not in MODES:
             raise InvalidQuery("mode", f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
-        _check_page(limit, offset)
+        _check_page(limit, offset, facet_limit)
         chosen = flt.check(filters)
         words = self.analyse(query)
         # Arrays indexed by action rowid rather than dicts: at 10 000 actions thousands of them match, and
@@ -242,18 +245,18 @@ class Searcher:
                 semantic_rank=int(sem_rank[a]) or None, semantic_score=float(best_score[a]) if chunk else None,
             )
             hits.append(Hit(self._action(a), float(fused[a]), self._passage(a, chunk, words), explanation))
-        facets = self._facets.counts(matching, chosen)
+        facets = self._facets.counts(matching, chosen, facet_limit)
         total = len(members)
         return SearchResults(query, mode, total, offset, limit, hits, facets)
 
     def similar(self, action_id: str, filters: flt.Filters | None = None, limit: int = 5,
-                offset: int = 0) -> SearchResults:
+                offset: int = 0, facet_limit: int | None = FACET_LIMIT) -> SearchResults:
         """Other actions closest to one, by the cosine of their profiles (see index._action_profiles).
 
         Keywords, dimension and public enter through the profile's overview passage; explicit bonuses for
         shared keywords or fields were measured and lowered dev recall@3 (1.00 -> 0.75, docs/QUALITY.md).
         """
-        _check_page(limit, offset)
+        _check_page(limit, offset, facet_limit)
         chosen = flt.check(filters)
         source_row = self._rowid(action_id)
         source = self._action(source_row)
@@ -279,7 +282,7 @@ class Searcher:
             shared = [k for k in other.keywords if fold(k) in mine]
             explanation = Explanation(semantic_rank=rank, semantic_score=cosine, shared_keywords=shared)
             hits.append(Hit(other, cosine, self._closest_passage(row, vector[0]), explanation))
-        facets = self._facets.counts(rows, chosen)
+        facets = self._facets.counts(rows, chosen, facet_limit)
         return SearchResults(source.title, "similar", int(passing.sum()), offset, limit, hits, facets)
 
     def _closest_passage(self, action: int, vector: np.ndarray) -> Passage | None:
@@ -289,12 +292,13 @@ class Searcher:
         scores = [float(self.index.chunk_vector(c) @ vector) for c in chunks]
         return self._passage(action, chunks[int(np.argmax(scores))], [])
 
-    def listing(self, filters: flt.Filters | None = None, limit: int = 20, offset: int = 0) -> Listing:
-        _check_page(limit, offset)
+    def listing(self, filters: flt.Filters | None = None, limit: int = 20, offset: int = 0,
+                facet_limit: int | None = FACET_LIMIT) -> Listing:
+        _check_page(limit, offset, facet_limit)
         chosen = flt.check(filters)
         rows = sorted(self._facets.restrict(None, chosen), key=self._position.__getitem__)
         page = [self._action(r) for r in rows[offset:offset + limit]]
-        return Listing(len(rows), page, self._facets.counts(None, chosen))
+        return Listing(len(rows), page, self._facets.counts(None, chosen, facet_limit))
 
     def get(self, action_id: str) -> Action:
         return self._action(self._rowid(action_id))
@@ -350,7 +354,9 @@ def _rank_array(ids: np.ndarray, scores: np.ndarray, allowed: np.ndarray, positi
     return ranks
 
 
-def _check_page(limit: int, offset: int) -> None:
+def _check_page(limit: int, offset: int, facet_limit: int | None = None) -> None:
+    if facet_limit is not None and facet_limit < 1:
+        raise InvalidQuery("facet_limit", "must be 1 or more")
     if not 1 <= limit <= 100:
         raise InvalidQuery("limit", "must be between 1 and 100")
     if offset < 0:

@@ -125,6 +125,13 @@ def test_facet_counts_agree_with_the_filtered_results(client: TestClient) -> Non
 
 
 # -- similar, actions, facets -----------------------------------------------------------------------
+def test_facet_limit_caps_each_facet_list(client: TestClient) -> None:
+    full = client.get("/search", params={"q": "lien social", "limit": 100}).json()["facets"]
+    capped = client.get("/search", params={"q": "lien social", "limit": 100, "facet_limit": 2}).json()["facets"]
+    assert any(len(values) > 2 for values in full.values())
+    assert capped == {name: values[:2] for name, values in full.items()}
+
+
 def test_similar_actions_exclude_the_source_and_accept_filters(client: TestClient,
                                                                ids: dict[str, str]) -> None:
     grocery = ids[GROCERY]
@@ -213,6 +220,7 @@ def test_cors_answers_only_the_configured_origins(settings: Settings, searcher: 
     ("GET", "/search?q=x&limit=dix", None, 422, "invalid_parameter", "limit"),
     ("GET", "/search?q=x&offset=-1", None, 422, "invalid_parameter", "offset"),
     ("GET", "/search?q=x&mode=fuzzy", None, 422, "invalid_parameter", "mode"),
+    ("GET", "/search?q=x&facet_limit=0", None, 422, "invalid_parameter", "facet_limit"),
     ("GET", "/search?q=x&departement=49", None, 422, "invalid_parameter", "departement"),
     ("GET", "/search?q=x&keyword=" + "k" * 201, None, 422, "invalid_parameter", "keyword"),
     ("POST", "/search", {"q": "x", "keywords": ["Précarité"]}, 422, "invalid_parameter", "keywords"),

@@ -66,6 +66,16 @@ def test_facet_counts_match_the_results_a_tick_would_give(searcher: Searcher) ->
             assert ticked.total == value.count == len(ticked.hits), (facet, value)
 
 
+def test_facet_limit_keeps_the_commonest_values_and_every_selected_one(searcher: Searcher) -> None:
+    full = searcher.search("lien social", limit=100, facet_limit=None).facets["keyword"]
+    assert len(full) > 3 and [v.count for v in full] == sorted((v.count for v in full), reverse=True)
+    capped = searcher.search("lien social", limit=100, facet_limit=3).facets["keyword"]
+    assert [(v.value, v.count) for v in capped] == [(v.value, v.count) for v in full[:3]]
+    rare = full[-1].value
+    ticked = searcher.search("lien social", {"keyword": [rare]}, limit=100, facet_limit=3).facets["keyword"]
+    assert len(ticked) == 4 and ticked[-1].value == rare and ticked[-1].selected
+
+
 def test_total_is_the_same_on_every_page(searcher: Searcher) -> None:
     pages = [searcher.search("enfants et familles", limit=3, offset=o) for o in (0, 3, 6)]
     assert len({p.total for p in pages}) == 1
@@ -80,6 +90,7 @@ def test_total_is_the_same_on_every_page(searcher: Searcher) -> None:
     ({"query": "jeunes", "limit": 101}, "limit"),
     ({"query": "jeunes", "offset": -1}, "offset"),
     ({"query": "jeunes", "mode": "fuzzy"}, "mode"),
+    ({"query": "jeunes", "facet_limit": 0}, "facet_limit"),
     ({"query": "jeunes", "filters": {"colour": ["bleu"]}}, "colour"),
 ])
 def test_bad_parameters_are_named(searcher: Searcher, kwargs: dict, parameter: str) -> None:
