@@ -286,11 +286,12 @@ class Searcher:
         return SearchResults(source.title, "similar", int(passing.sum()), offset, limit, hits, facets)
 
     def _closest_passage(self, action: int, vector: np.ndarray) -> Passage | None:
-        chunks = [r for (r,) in self.index.db.execute("SELECT rowid FROM chunks WHERE action = ?", (action,))]
-        if not chunks:
+        chunks = np.fromiter((r for (r,) in self.index.db.execute("SELECT rowid FROM chunks WHERE action = ?",
+                                                                 (action,))), dtype=np.int64)
+        if not len(chunks):
             return None
-        scores = [float(self.index.chunk_vector(c) @ vector) for c in chunks]
-        return self._passage(action, chunks[int(np.argmax(scores))], [])
+        scores = self.index.chunk_matrix[np.searchsorted(self.index.chunk_ids, chunks)] @ vector
+        return self._passage(action, int(chunks[int(np.argmax(scores))]), [])
 
     def listing(self, filters: flt.Filters | None = None, limit: int = 20, offset: int = 0,
                 facet_limit: int | None = FACET_LIMIT) -> Listing:
