@@ -352,7 +352,7 @@ class _Job:
         store.add_counts(db, *_counts(analyses, +1))
         db.commit()
 
-        new_vectors, new_keys, embedded = _embed(texts, self.encoder, self.progress, self.cache)
+        new_vectors, _, embedded = _embed(texts, self.encoder, self.progress, self.cache)
         gone_ids = np.asarray([r for r, _ in gone], dtype=np.int64)
         keep = ~np.isin(old_ids, gone_ids)
         new_ids = np.arange(len(texts), dtype=np.int64) + int(old_ids.max(initial=0)) + 1

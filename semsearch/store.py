@@ -74,10 +74,10 @@ def insert_chunk(db: sqlite3.Connection, rowid: int, action_rowid: int, chunk: C
 
 _DELETE = ("DELETE FROM actions WHERE rowid = ?", "DELETE FROM facets WHERE action = ?",
            "DELETE FROM chunks WHERE action = ?")
-_ADD = (("INSERT INTO lexicon (surface, term, frequency) VALUES (?, ?, ?) ON CONFLICT (surface, term) "
-         "DO UPDATE SET frequency = frequency + excluded.frequency", "DELETE FROM lexicon WHERE frequency <= 0"),
-        ("INSERT INTO spellings (surface, spelling, frequency) VALUES (?, ?, ?) ON CONFLICT (surface, spelling) "
-         "DO UPDATE SET frequency = frequency + excluded.frequency", "DELETE FROM spellings WHERE frequency <= 0"))
+_UPSERT = "INSERT INTO {0} (surface, {1}, frequency) VALUES (?, ?, ?) ON CONFLICT (surface, {1}) " \
+    "DO UPDATE SET frequency = frequency + excluded.frequency"
+_ADD = ((_UPSERT.format("lexicon", "term"), "DELETE FROM lexicon WHERE frequency <= 0"),
+        (_UPSERT.format("spellings", "spelling"), "DELETE FROM spellings WHERE frequency <= 0"))
 
 
 def delete_actions(db: sqlite3.Connection, rowids: Sequence[int]) -> None:

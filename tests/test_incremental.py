@@ -12,9 +12,9 @@ import faiss
 import numpy as np
 import pytest
 
+from semsearch import vectors as dense
 from semsearch.corpus import Corpus
 from semsearch.encoders import Encoder
-from semsearch import vectors as dense
 from semsearch.index import CACHE_FILE, Manifest, build_index, load_index
 from semsearch.nlp import FrenchNLP
 from semsearch.search import Searcher
