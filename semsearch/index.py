@@ -307,7 +307,9 @@ class _Job:
         ids = np.arange(1, len(texts) + 1, dtype=np.int64)
         ann = dense.ann_index(vectors, ids, self.encoder.dimension) if len(ids) > dense.ANN_ABOVE else None
         postings = lexical.Postings.from_counts(zip(rows, map(_columns, analyses)), len(actions) + 1)
-        self._finish(db, vectors, ids, ann, postings)
+        owners, sections = self._chunk_owners(db)
+        profiles = dense.action_profiles(vectors, owners, sections)
+        self._finish(db, vectors, ids, ann, postings, profiles)
         if self.cache is not None:
             self.cache.keep_only(self.encoder.name, vector_keys, keys)
         return self._manifest(len(texts), analysed, embedded, ann)
@@ -322,6 +324,7 @@ class _Job:
                 old = dict(old_db.execute("SELECT key, rowid FROM actions").fetchall())
             old_vectors, old_ids, old_ann = dense.read_chunks(previous)
             old_postings = lexical.Postings.load(previous)
+            old_profile_ids, old_profiles = dense.read_raw_profiles(previous)
         except (sqlite3.Error, OSError, ValueError, RuntimeError) as exc:
             log.warning("previous build %s unreadable (%s): full build", previous, exc)
             return None
@@ -346,8 +349,8 @@ class _Job:
         rows = list(range(first_row, first_row + len(fresh)))
         texts = self._insert(db, rows, [i + 1 for i in fresh], new_actions, [keys[i] for i in fresh], analyses,
                              first_chunk=int(old_ids.max(initial=0)) + 1)
-        db.executemany("UPDATE actions SET position = ? WHERE key = ?",
-                       [(i + 1, k) for i, k in enumerate(keys) if k in old])
+        db.executemany("UPDATE actions SET position = ? WHERE rowid = ?",
+                       [(i + 1, old[k]) for i, k in enumerate(keys) if k in old])
         store.add_counts(db, *_counts(list(removed_analyses.values()), -1))
         store.add_counts(db, *_counts(analyses, +1))
         db.commit()
@@ -368,7 +371,12 @@ class _Job:
         postings = old_postings.patch(np.asarray(removed, dtype=np.int64), zip(rows, map(_columns, analyses)),
                                       first_row + len(fresh))
         still = {k for (k,) in db.execute("SELECT key FROM chunks")}
-        self._finish(db, vectors, ids, ann, postings)
+        owners, sections = self._chunk_owners(db, first_chunk=int(new_ids[0]) if len(new_ids) else None)
+        profile_ids, profiles = dense.action_profiles(new_vectors, owners, sections)
+        kept = ~np.isin(old_profile_ids, removed)
+        profiles = (np.concatenate([old_profile_ids[kept], profile_ids]),
+                    np.concatenate([old_profiles[kept], profiles]))
+        self._finish(db, vectors, ids, ann, postings, profiles)
         self.cache.forget(self.encoder.name, {k for _, k in gone} - still, removed_keys)
         return self._manifest(len(ids), analysed, embedded, ann, patched_from=previous.name)
 
@@ -384,16 +392,19 @@ class _Job:
                 texts.append(text)
         return texts
 
+    @staticmethod
+    def _chunk_owners(db: sqlite3.Connection, first_chunk: int | None = 1) -> tuple[np.ndarray, list[str]]:
+        """(action rowid, section) of the chunks from rowid `first_chunk` on (None: no chunk), in rowid order."""
+        rows = db.execute("SELECT action, section FROM chunks WHERE rowid >= ? ORDER BY rowid",
+                          (first_chunk,)).fetchall() if first_chunk is not None else []
+        return np.fromiter((a for a, _ in rows), dtype=np.int64, count=len(rows)), [s for _, s in rows]
+
     def _finish(self, db: sqlite3.Connection, vectors: np.ndarray, ids: np.ndarray, ann: faiss.Index | None,
-                postings: lexical.Postings) -> None:
-        """Everything derived from the rows: chunk vectors and their index, profiles, lexical postings."""
-        rows = db.execute("SELECT action, section FROM chunks ORDER BY rowid").fetchall()
+                postings: lexical.Postings, profiles: tuple[np.ndarray, np.ndarray]) -> None:
+        """Write what is derived from the rows: chunk vectors and their index, profiles, lexical postings."""
         db.close()
         dense.write_chunks(self.out, vectors, ids, ann)
-        owners = np.fromiter((a for a, _ in rows), dtype=np.int64, count=len(rows))
-        action_ids, profiles = dense.action_profiles(vectors, owners, [s for _, s in rows])
-        faiss.write_index(dense.flat_index(profiles, action_ids, self.encoder.dimension),
-                          str(self.out / dense.PROFILES_FILE))
+        dense.write_profiles(self.out, *profiles)
         postings.save(self.out)
 
     def _manifest(self, chunks: int, analysed: int, embedded: int, ann: faiss.Index | None,

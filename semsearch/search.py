@@ -251,7 +251,7 @@ class Searcher:
 
     def similar(self, action_id: str, filters: flt.Filters | None = None, limit: int = 5,
                 offset: int = 0, facet_limit: int | None = FACET_LIMIT) -> SearchResults:
-        """Other actions closest to one, by the cosine of their profiles (see index._action_profiles).
+        """Other actions closest to one, by the cosine of their profiles (see vectors.action_profiles).
 
         Keywords, dimension and public enter through the profile's overview passage; explicit bonuses for
         shared keywords or fields were measured and lowered dev recall@3 (1.00 -> 0.75, docs/QUALITY.md).

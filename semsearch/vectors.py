@@ -11,12 +11,14 @@ a graph (minutes at 10 000 actions), and because its k-means cells keep near-dup
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 
 import faiss
 import numpy as np
 
-VECTORS_FILE, IDS_FILE, ANN_FILE, PROFILES_FILE = "chunk_vectors.npy", "chunk_ids.npy", "chunks.faiss", "actions.faiss"
+VECTORS_FILE, IDS_FILE, ANN_FILE = "chunk_vectors.npy", "chunk_ids.npy", "chunks.faiss"
+PROFILES_FILE, RAW_PROFILES_FILE = "actions.faiss", "action_profiles.npz"
 # Exact search up to here: ~46 MB scanned, ~5 ms on one core (docs/BENCHMARKS.md). About 2 500 actions.
 ANN_ABOVE = 30_000
 # IVF shape: sqrt(n) cells (the usual rule) trained on at most TRAIN_PER_CELL sampled vectors per cell, and a
@@ -77,17 +79,17 @@ def read_chunks(directory: Path) -> tuple[np.ndarray, np.ndarray, faiss.Index | 
     return vectors, ids, ann
 
 
-def action_profiles(vectors: np.ndarray, owners: np.ndarray, sections: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """One vector per action for "similar actions": the mean of its sections' mean vectors, centred.
+def action_profiles(vectors: np.ndarray, owners: np.ndarray, sections: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(action rowids, raw profiles): each action's mean of its sections' mean vectors, not yet centred.
 
     Each section counts once whatever its length, so a long description does not drown the summary and
-    the profile does not depend on the chunk size; subtracting the corpus mean removes what every fiche
-    shares ("centre social", "habitants"). Dev recall@3 of similar: 0.50 plain chunk mean -> 1.00
-    (docs/QUALITY.md). Grouped sums, not a mask per action: the masks were O(actions x chunks), minutes at 10 000.
+    the profile does not depend on the chunk size. Raw profiles are kept with the build so that a reindex
+    computes only the changed actions' ones; `centred` then turns them into what "similar" compares.
+    Grouped sums, not a mask per action: the masks were O(actions x chunks), minutes at 10 000.
     """
     action_ids = np.unique(owners)
     if not len(action_ids):
-        return action_ids, np.zeros((0, vectors.shape[1]), dtype=np.float32)
+        return action_ids, np.zeros((0, vectors.shape[1]), dtype=np.float64)
     groups: dict[tuple[int, str], int] = {}
     group = np.fromiter((groups.setdefault((int(o), s), len(groups)) for o, s in zip(owners, sections)),
                         dtype=np.int64, count=len(owners))
@@ -95,7 +97,25 @@ def action_profiles(vectors: np.ndarray, owners: np.ndarray, sections: list[str]
     group_action = np.searchsorted(action_ids, np.fromiter((o for o, _ in groups), dtype=np.int64, count=len(groups)))
     profiles = (_group_sums(section_means, group_action, len(action_ids))
                 / np.bincount(group_action, minlength=len(action_ids))[:, None])
-    return action_ids, normalise(profiles - profiles.mean(axis=0))
+    return action_ids, profiles
+
+
+def centred(profiles: np.ndarray) -> np.ndarray:
+    """Profiles minus the corpus mean, unit length: subtracting the mean removes what every fiche shares
+    ("centre social", "habitants"). Dev recall@3 of similar: 0.50 plain chunk mean -> 1.00 (docs/QUALITY.md)."""
+    if not len(profiles):
+        return profiles.astype(np.float32)
+    return normalise(profiles - profiles.mean(axis=0))
+
+
+def write_profiles(directory: Path, action_ids: np.ndarray, raw: np.ndarray) -> None:
+    np.savez(directory / RAW_PROFILES_FILE, ids=action_ids, raw=raw)
+    faiss.write_index(flat_index(centred(raw), action_ids, raw.shape[1]), str(directory / PROFILES_FILE))
+
+
+def read_raw_profiles(directory: Path) -> tuple[np.ndarray, np.ndarray]:
+    with np.load(directory / RAW_PROFILES_FILE) as data:
+        return data["ids"], data["raw"]
 
 
 def _group_sums(rows: np.ndarray, group: np.ndarray, groups: int) -> np.ndarray:
