@@ -102,14 +102,20 @@ class Index:
     path: Path
     manifest: Manifest
     db: sqlite3.Connection
-    chunk_matrix: np.ndarray  # (chunks, dimension) float32, memory-mapped, rows in chunk_ids order
-    chunk_ids: np.ndarray  # chunk rowid of each row, ascending
-    chunk_ann: faiss.Index | None  # IVF over the same vectors, None when searched exactly
+    chunk_matrix: np.ndarray | None  # (chunks, dimension) float32 in chunk_ids order; None when chunk_ann holds them
+    chunk_ids: np.ndarray  # chunk rowids, ascending
+    chunk_ann: faiss.Index | None  # IVF over the chunk vectors, None when they are searched exactly
     action_vectors: faiss.Index  # profiles, for similar
     postings: lexical.Postings
 
-    def chunk_vector(self, rowid: int) -> np.ndarray:
-        return np.asarray(self.chunk_matrix[int(np.searchsorted(self.chunk_ids, rowid))])
+    def chunk_vectors(self, rowids: np.ndarray) -> np.ndarray:
+        """The vectors of some chunks, from whichever structure holds them in memory."""
+        rowids = np.asarray(rowids, dtype=np.int64)
+        if self.chunk_matrix is not None:
+            return self.chunk_matrix[np.searchsorted(self.chunk_ids, rowids)]
+        assert self.chunk_ann is not None
+        return np.stack([self.chunk_ann.reconstruct(int(r)) for r in rowids]) if len(rowids) \
+            else np.zeros((0, self.manifest.dimension), dtype=np.float32)
 
     def close(self) -> None:
         self.db.close()
@@ -322,7 +328,7 @@ class _Job:
         try:
             with store.connect(previous / STORE_FILE, readonly=True) as old_db:
                 old = dict(old_db.execute("SELECT key, rowid FROM actions").fetchall())
-            old_vectors, old_ids, old_ann = dense.read_chunks(previous)
+            old_vectors, old_ids, old_ann = dense.read_chunks(previous, for_search=False)
             old_postings = lexical.Postings.load(previous)
             old_profile_ids, old_profiles = dense.read_raw_profiles(previous)
         except (sqlite3.Error, OSError, ValueError, RuntimeError) as exc:
@@ -478,7 +484,8 @@ def load_index(index_dir: Path, encoder_name: str | None = None) -> Index:
         (count,) = db.execute("SELECT count(*) FROM actions").fetchone()
     except (RuntimeError, sqlite3.Error, OSError, ValueError, KeyError) as exc:
         raise IndexMissingError(f"{path}: damaged index ({exc}); rebuild it with `semsearch reindex`") from exc
-    if (count != manifest.actions or len(chunk_ids) != manifest.chunks
-            or chunk_matrix.shape != (manifest.chunks, manifest.dimension)):
+    vectors = chunk_ann.ntotal if chunk_ann is not None else chunk_matrix.shape
+    if count != manifest.actions or len(chunk_ids) != manifest.chunks or vectors not in (
+            manifest.chunks, (manifest.chunks, manifest.dimension)):
         raise IndexMissingError(f"{path}: index files disagree with manifest.json; rebuild it with `semsearch reindex`")
     return Index(path, manifest, db, chunk_matrix, chunk_ids, chunk_ann, action_vectors, postings)

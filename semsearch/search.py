@@ -290,7 +290,7 @@ class Searcher:
                                                                  (action,))), dtype=np.int64)
         if not len(chunks):
             return None
-        scores = self.index.chunk_matrix[np.searchsorted(self.index.chunk_ids, chunks)] @ vector
+        scores = self.index.chunk_vectors(chunks) @ vector
         return self._passage(action, int(chunks[int(np.argmax(scores))]), [])
 
     def listing(self, filters: flt.Filters | None = None, limit: int = 20, offset: int = 0,

@@ -71,12 +71,21 @@ def write_chunks(directory: Path, vectors: np.ndarray, ids: np.ndarray, ann: fai
         faiss.write_index(ann, str(directory / ANN_FILE))
 
 
-def read_chunks(directory: Path) -> tuple[np.ndarray, np.ndarray, faiss.Index | None]:
-    """(vectors memory-mapped, ids, the IVF index or None when the build searches exactly)."""
-    vectors = np.load(directory / VECTORS_FILE, mmap_mode="r")
+def read_chunks(directory: Path, *, for_search: bool = True) -> tuple[np.ndarray | None, np.ndarray, faiss.Index | None]:
+    """(vectors, ids, the IVF index or None when the build searches exactly).
+
+    For search, the vectors are read into memory only when they are searched exactly; an IVF index already
+    holds them (read back by id through a hash-table direct map), and a memory-mapped copy beside it would
+    add its pages to the service's resident memory as passages are read. A reindex maps them instead.
+    """
     ids = np.load(directory / IDS_FILE)
     ann = faiss.read_index(str(directory / ANN_FILE)) if (directory / ANN_FILE).exists() else None
-    return vectors, ids, ann
+    if not for_search:
+        return np.load(directory / VECTORS_FILE, mmap_mode="r"), ids, ann
+    if ann is None:
+        return np.load(directory / VECTORS_FILE), ids, None
+    ann.set_direct_map_type(faiss.DirectMap.Hashtable)
+    return None, ids, ann
 
 
 def action_profiles(vectors: np.ndarray, owners: np.ndarray, sections: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:

@@ -43,7 +43,7 @@ def chunk_vectors(index_dir: Path) -> tuple[list[tuple[str, str]], np.ndarray]:
     index = load_index(index_dir)
     rows = index.db.execute("SELECT a.id, c.text, c.rowid FROM chunks c JOIN actions a ON a.rowid = c.action "
                             "ORDER BY a.position, c.rowid").fetchall()
-    vectors = np.stack([index.chunk_vector(r) for _, _, r in rows])
+    vectors = index.chunk_vectors(np.array([r for _, _, r in rows]))
     index.close()
     return [(a, t) for a, t, _ in rows], vectors
 
@@ -145,7 +145,9 @@ def test_above_the_ann_threshold_chunks_go_in_an_ivf_index_that_a_reindex_patche
     again = build_index(after, tmp_path / "ivf", encoder, nlp, progress=False)
     assert again.patched_from == first.build_id and again.search == "ivf"
     patched = load_index(tmp_path / "ivf")
-    assert patched.chunk_ann.ntotal == again.chunks == len(patched.chunk_ids)
+    assert patched.chunk_ann.ntotal == again.chunks == len(patched.chunk_ids) and patched.chunk_matrix is None
+    on_disk = np.load(patched.path / dense.VECTORS_FILE)
+    assert np.array_equal(patched.chunk_vectors(patched.chunk_ids[-3:]), on_disk[-3:])  # read back through the IVF
     added = after.actions[-1]
     hit = Searcher(patched, encoder, nlp).search(added.title, mode="semantic").hits[0]
     assert hit.action.id == added.id
