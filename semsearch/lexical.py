@@ -136,7 +136,7 @@ class LexicalIndex:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
         actions = np.concatenate([self.postings.actions[s] for s in slices])
         scores = np.bincount(actions, weights=np.concatenate([self._scores[s] for s in slices]), minlength=self._size)
-        ids = np.unique(actions).astype(np.int64)
+        ids = np.flatnonzero(np.bincount(actions, minlength=self._size)).astype(np.int64)  # O(actions), no sort
         return ids, scores[ids]
 
     def contains(self, action: int, terms: Iterable[str]) -> bool:

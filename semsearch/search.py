@@ -11,6 +11,7 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import faiss
 import numpy as np
@@ -37,10 +38,13 @@ ANN_CANDIDATES = 512
 # Values listed per facet unless asked otherwise: at 10 000 actions `structure` has thousands, and building and
 # sending them all cost more than the search itself. Selected values are always listed.
 FACET_LIMIT = 50
+QUERY_VECTORS_CACHED = 1024  # ~1.5 MB
 TYPO_MIN_LETTERS = 5  # as Meilisearch: words of 5+ letters tolerate one typo
 _WORD = re.compile(r"\w[\w'-]*")
 _LETTERS = re.compile(r"[^\W\d_]+")
 _EMPTY_IDS = np.zeros(0, dtype=np.int64)
+# Words of a passage folded for highlighting: the same few thousand words recur in every result page.
+_fold_word = lru_cache(maxsize=65536)(lambda word: fold(word).strip("-'."))
 _EMPTY_SCORES = np.zeros(0, dtype=np.float64)
 
 
@@ -135,7 +139,15 @@ class Searcher:
             self._position[rowid] = position
             self._identity[rowid] = codes.setdefault(ident, len(codes))
         self._facets = flt.FacetTable(db)
+        # The encoder is most of a search's time (~12 ms of one core for a short query); a faceted search page
+        # sends the same text again for every page and every ticked filter, so recent vectors are kept.
+        self._query_vector = lru_cache(maxsize=QUERY_VECTORS_CACHED)(self._encode)
         self._profile_matrix, self._profile_ids = _flat_view(index.action_vectors)
+
+    def _encode(self, text: str) -> np.ndarray:
+        vector = self.encoder.encode_queries([text])[0]
+        vector.setflags(write=False)  # shared by every search of that text
+        return vector
 
     # -- query analysis -------------------------------------------------------------------------
     def analyse(self, query: str) -> list[QueryWord]:
@@ -221,7 +233,7 @@ class Searcher:
         # ranking and fusing them in Python dicts cost more than retrieving them (docs/BENCHMARKS.md).
         lex_ids, lex_scores = self._lexical(words) if mode != "semantic" else (_EMPTY_IDS, _EMPTY_SCORES)
         sem_ids, sem_scores, sem_chunks = (
-            self._semantic(self.encoder.encode_queries([self.spelled(query)])[0]) if mode != "lexical"
+            self._semantic(self._query_vector(self.spelled(query))) if mode != "lexical"
             else (_EMPTY_IDS, _EMPTY_SCORES, _EMPTY_IDS))
         matching = np.union1d(lex_ids, sem_ids)
         allowed = self._facets.pool(matching) & self._facets.mask(chosen)
@@ -330,7 +342,7 @@ class Searcher:
             "SELECT section, text, terms FROM chunks WHERE rowid = ?", (chunk,)
         ).fetchone()
         surfaces = {s for s, t in json.loads(terms) if t in wanted}
-        spans = [m.span() for m in _WORD.finditer(text) if fold(m.group()).strip("-'.") in surfaces]
+        spans = [m.span() for m in _WORD.finditer(text) if _fold_word(m.group()) in surfaces]
         return Passage(section, section_label(section), text, spans)
 
 

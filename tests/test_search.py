@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from semsearch.errors import InvalidQuery, NotFound
+from semsearch.index import load_index
 from semsearch.search import Searcher
 
 
@@ -74,6 +76,26 @@ def test_facet_limit_keeps_the_commonest_values_and_every_selected_one(searcher:
     rare = full[-1].value
     ticked = searcher.search("lien social", {"keyword": [rare]}, limit=100, facet_limit=3).facets["keyword"]
     assert len(ticked) == 4 and ticked[-1].value == rare and ticked[-1].selected
+
+
+def test_paging_and_filtering_one_query_encodes_it_once(sample_index, encoder, nlp) -> None:
+    calls: list[list[str]] = []
+
+    class Counting:
+        name, dimension = encoder.name, encoder.dimension
+
+        def encode_queries(self, texts: list[str]) -> np.ndarray:
+            calls.append(texts)
+            return encoder.encode_queries(texts)
+
+    counted = Searcher(load_index(sample_index), Counting(), nlp)
+    first = counted.search("atelier cuisine", limit=3)
+    pages = [counted.search("atelier  cuisine", limit=3, offset=3),
+             counted.search("atelier cuisine", {"public": ["Familles"]}, limit=3)]
+    assert len(calls) == 1 and pages[0].total == first.total
+    assert titles(counted.search("atelier cuisine", limit=3)) == titles(first)
+    counted.search("atelier couture", limit=3)
+    assert len(calls) == 2
 
 
 def test_total_is_the_same_on_every_page(searcher: Searcher) -> None:
