@@ -235,7 +235,7 @@ class Searcher:
         sem_ids, sem_scores, sem_chunks = (
             self._semantic(self._query_vector(self.spelled(query))) if mode != "lexical"
             else (_EMPTY_IDS, _EMPTY_SCORES, _EMPTY_IDS))
-        matching = np.union1d(lex_ids, sem_ids)
+        matching = np.concatenate([lex_ids, sem_ids])
         allowed = self._facets.pool(matching) & self._facets.mask(chosen)
         lex_rank = _rank_array(lex_ids, lex_scores, allowed, self._position)
         sem_rank = _rank_array(sem_ids, sem_scores, allowed, self._position)
@@ -244,7 +244,7 @@ class Searcher:
             ranked = ranks > 0
             fused[ranked] += 1.0 / (RRF_K + ranks[ranked])
         members = np.flatnonzero(allowed)
-        order = members[np.lexsort((self._position[members], -fused[members]))]
+        order = _top(members, fused[members], self._position, offset + limit)
         best_chunk = np.zeros(len(allowed), dtype=np.int64)  # 0: no passage within the margin
         best_chunk[sem_ids] = sem_chunks
         best_score = np.zeros(len(allowed))
@@ -365,6 +365,15 @@ def _rank_array(ids: np.ndarray, scores: np.ndarray, allowed: np.ndarray, positi
     order = np.lexsort((position[ids], -scores))
     ranks[ids[order]] = np.arange(1, len(order) + 1)
     return ranks
+
+
+def _top(ids: np.ndarray, scores: np.ndarray, position: np.ndarray, k: int) -> np.ndarray:
+    """The k best ids by descending score, ties in export order; sorts only those at or above the k-th score."""
+    if len(ids) > k:
+        kth = np.partition(scores, len(scores) - k)[len(scores) - k]
+        keep = scores >= kth
+        ids, scores = ids[keep], scores[keep]
+    return ids[np.lexsort((position[ids], -scores))][:k]
 
 
 def _check_page(limit: int, offset: int, facet_limit: int | None = None) -> None:
