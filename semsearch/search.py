@@ -158,9 +158,9 @@ class Searcher:
         "précarité"/"précaires" meet). Expanding known words too cost dev nDCG@10 (lexical 0.917 -> 0.869).
         """
         words = []
-        for t in self.nlp.terms(query):
+        for t in self.nlp.words(query):
             known = self._surfaces.get(t.surface)
-            terms = {t.term} | (known or set())
+            terms = set(known) if known else {t.term}  # a word the fiches use: the terms their analysis gave it
             if not known and len(t.surface) >= TYPO_MIN_LETTERS:
                 for surface, _, _ in process.extract(t.surface, self._surface_list, scorer=Levenshtein.distance,
                                                      score_cutoff=1, limit=None):
