@@ -33,7 +33,6 @@ from semsearch import engine
 from semsearch.config import Settings
 from semsearch.encoders import Encoder, load_encoder
 from semsearch.errors import SemsearchError
-from semsearch.vectors import limit_threads
 from semsearch.nlp import FrenchNLP
 from semsearch.search import Searcher
 
@@ -284,8 +283,6 @@ def create_app(settings: Settings | None = None, *, searcher: Searcher | None = 
     """The service. Settings are read from the environment once, here, unless given; pass an already
     loaded searcher (or encoder and nlp) to skip loading them at startup."""
     settings = settings or Settings.from_env()
-    if settings.workers > 1:  # N worker processes on 2 cores: one FAISS thread each, not N teams of 2
-        limit_threads(1)
     service = Service(settings, encoder, nlp)
     if searcher is not None:
         service.adopt(searcher)

@@ -145,17 +145,22 @@ def cmd_serve(args: argparse.Namespace) -> None:
           flush=True)
     log_config = {**LOGGING_CONFIG, "loggers": {**LOGGING_CONFIG["loggers"], "semsearch": {
         "handlers": ["default"], "level": "INFO", "propagate": False}}}
+    # ws="none" below: the service has no websocket route, and uvicorn would import a websocket library for it.
     if settings.workers <= 1:
         from api.app import create_app
 
-        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=log_config)
+        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=log_config, ws="none")
         return
     # Each worker process builds its own app from the environment: hand the command-line choices over there.
     os.environ["SEMSEARCH_INDEX_DIR"] = str(settings.index_dir)
     os.environ["SEMSEARCH_ENCODER"] = settings.encoder
-    # A worker answers uvicorn's health pings only once it has re-imported this module (spaCy, faiss:
-    # 15 s on a loaded 2-core machine); the default 5 s made uvicorn kill and respawn them forever.
-    uvicorn.run("api.app:create_app", factory=True, host=settings.host, port=settings.port,
+    os.environ["SEMSEARCH_WORKERS"] = str(settings.workers)
+    # One OpenMP thread per worker for FAISS and the encoder, read by each runtime when it loads in the worker:
+    # N workers already fill the cores, and a team of 2 threads per worker would only fight over them.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    # A worker answers uvicorn's health pings only once it has re-imported this module (faiss, numpy:
+    # seconds on a loaded 2-core machine); the default 5 s made uvicorn kill and respawn them forever.
+    uvicorn.run("api.app:create_app", factory=True, host=settings.host, port=settings.port, ws="none",
                 workers=settings.workers, log_config=log_config, timeout_worker_healthcheck=60)
 
 

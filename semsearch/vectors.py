@@ -144,9 +144,3 @@ def _group_sums(rows: np.ndarray, group: np.ndarray, groups: int) -> np.ndarray:
     order = np.argsort(group, kind="stable")
     starts = np.searchsorted(group[order], np.arange(groups))
     return np.add.reduceat(np.asarray(rows, dtype=np.float64)[order], starts, axis=0)
-
-
-def limit_threads(n: int) -> None:
-    """Threads FAISS may use per search; the service calls it with 1 when uvicorn runs several workers,
-    so N workers on 2 cores do not each start an OpenMP team of 2 and fight over the cores."""
-    faiss.omp_set_num_threads(max(1, int(n)))

