@@ -1,24 +1,106 @@
-"""The benchmark runs end to end at a smoke size and writes its rows (no timing assertions: see STYLE.md)."""
+"""The benchmark runs end to end at a smoke size and writes every row, and its derived build cache holds what
+the real analysis would (no timing assertions: timings depend on the machine)."""
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+
+from semsearch import store
+from semsearch.index import CHUNK_WORDS, OVERLAP_SENTENCES, _sha, analyse_actions, analysis_key
+from semsearch.nlp import FrenchNLP
+
 ROOT = Path(__file__).resolve().parent.parent
+LATENCY_ROWS = {"hybrid", "hybrid+filter", "semantic", "semantic+filter", "lexical", "lexical+filter",
+                "hybrid, 16 dev queries", "similar"}
 
 
-def test_bench_smoke_writes_json_and_markdown_rows(tmp_path: Path) -> None:
+def _bench():
+    spec = importlib.util.spec_from_file_location("bench", ROOT / "scripts" / "bench.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class _FakeEncoder:
+    """Deterministic unit vectors: the derivation is under test here, not the model."""
+
+    name, dimension = "fake-8", 8
+
+    def encode_passages(self, texts: list[str]) -> np.ndarray:
+        seeds = [int.from_bytes(hashlib.sha256(t.encode()).digest()[:4], "little") for t in texts]
+        v = np.stack([np.random.default_rng(s).standard_normal(8) for s in seeds]).astype(np.float32)
+        return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def test_derived_analyses_match_the_real_analysis(tmp_path: Path, nlp: FrenchNLP) -> None:
+    """Same lexical columns, same chunks (section, position, text), same words: only lemmas may differ where
+    spaCy's tagger reads a sentence differently in its recombined context."""
+    bench = _bench()
+    syn = bench.Synthesizer(nlp, _FakeEncoder(), pool=60, bases=6)
+    actions = syn.actions(10)
+    real = analyse_actions(actions, nlp, CHUNK_WORDS, OVERLAP_SENTENCES)
+    cache = store.BuildCache(tmp_path / "cache.sqlite")
+    filled = syn.fill_cache(actions, cache, batch=4)
+    keys = [analysis_key(a, nlp.model, CHUNK_WORDS, OVERLAP_SENTENCES) for a in actions]
+    derived = cache.analyses(keys)
+    assert filled["passages"] == sum(len(r["chunks"]) for r in real)
+    same_terms = total = 0
+    for key, r in zip(keys, real):
+        d = derived[key]
+        assert list(d["lexical"]) == list(r["lexical"])
+        for column in r["lexical"]:
+            assert [t[:2] for t in d["lexical"][column]] == [t[:2] for t in r["lexical"][column]], column
+            same_terms += d["lexical"][column] == r["lexical"][column]
+            total += 1
+        assert [c[:3] for c in d["chunks"]] == [c[:3] for c in r["chunks"]]
+        for dc, rc in zip(d["chunks"], r["chunks"]):
+            assert [s for s, _ in dc[3]] == [s for s, _ in rc[3]]
+            same_terms += dc[3] == rc[3]
+            total += 1
+    assert same_terms / total >= 0.9
+    texts = {c[2] for r in real for c in r["chunks"]}
+    vectors = cache.vectors("fake-8", [_sha(t) for t in texts], 8)
+    assert len(vectors) == len(texts)
+    assert np.allclose([np.linalg.norm(v) for v in vectors.values()], 1, atol=1e-5)
+    cache.close()
+
+
+def test_generated_queries_are_distinct_and_start_with_the_dev_queries(nlp: FrenchNLP) -> None:
+    bench = _bench()
+    queries = bench.Synthesizer(nlp, _FakeEncoder(), pool=60, bases=6).queries(300)
+    assert queries[:16] == bench.QUERIES and len(set(queries)) == 300
+    assert all(2 <= len(q.split()) <= 4 for q in queries[16:])
+
+
+def test_bench_smoke_writes_every_row(tmp_path: Path) -> None:
     subprocess.run([sys.executable, str(ROOT / "scripts" / "bench.py"), "--smoke", "--out", str(tmp_path)],
-                   cwd=ROOT, check=True, capture_output=True, timeout=300)
+                   cwd=ROOT, check=True, capture_output=True, timeout=600)
     rows = json.loads((tmp_path / "results.json").read_text())["rows"]
     assert [r["n"] for r in rows] == [40]
     row = rows[0]
-    assert row["chunks"] > 40 and row["reindex_5_changed_embedded"] > 0
-    assert set(row["latency_ms"]) == {"hybrid", "hybrid+filter", "semantic", "semantic+filter", "lexical",
-                                      "lexical+filter", "similar"}
+    # The build read every analysis and vector from the derived cache: nothing analysed or embedded.
+    assert row["index_analysed"] == 0 and row["index_embedded"] == 0
+    assert row["prefill"]["actions"] == 40 and row["prefill"]["passages"] == row["chunks"] > 40
+    assert row["reindex_5_changed_embedded"] > 0 and row["reindex_added_embedded"] > 0
+    for measure in ("parse_s", "nlp_s_extrapolated", "embed_s_extrapolated", "prefill_s", "index_s",
+                    "reindex_5_changed_s", "reindex_5_added_5_deleted_s", "cold_start_s", "rss_1_worker_mb",
+                    "disk_mb"):
+        assert row[measure] > 0, measure
+    assert set(row["latency_ms"]) == LATENCY_ROWS
     assert all(p["p50"] > 0 for p in row["latency_ms"].values())
+    recall = row["recall_at_10"]
+    assert 0 < recall["strict"] <= recall["tolerant"] <= 1
+    http = row["http"]
+    assert http["workers"] == 1 and [h["concurrency"] for h in http["rows"]] == [1, 2]
+    assert all(h["requests"] > 0 and h["errors"] == 0 for h in http["rows"])
+    assert http["memory"]["processes"] >= 1 and http["memory"]["rss_total_mb"] > 0
     table = (tmp_path / "results.md").read_text()
-    assert "| 40 | hybrid |" in table and "--smoke" in table
+    assert "--smoke" in table and "| 40 | hybrid |" in table and "| 40 | 1 | 2 |" in table
+    assert "recall@10 tie-tolerant" in table
