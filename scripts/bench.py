@@ -381,34 +381,43 @@ def median_of(runs: list[dict[str, float]]) -> dict[str, float]:
     return {k: statistics.median(r[k] for r in runs) for k in runs[0]}
 
 
+def timed(call, items: list) -> dict[str, float]:
+    times = []
+    for item in items:
+        t = time.perf_counter()
+        call(item)
+        times.append(time.perf_counter() - t)
+    return percentiles(times)
+
+
 def latency(searcher: Searcher, stream: QueryStream | None, per_run: int, runs: int, filters: dict | None,
             mode: str) -> dict[str, float]:
     """Percentiles of in-process searches; `stream` None means the 16 dev queries, repeated per_run // 16 times."""
-    def one(queries: list[str]) -> dict[str, float]:
-        times = []
-        for q in queries:
-            t = time.perf_counter()
-            searcher.search(q, filters, limit=10, mode=mode)
-            times.append(time.perf_counter() - t)
-        return percentiles(times)
+    def search(q: str) -> None:
+        searcher.search(q, filters, limit=10, mode=mode)
 
     def queries() -> list[str]:
         return stream.take(per_run) if stream else QUERIES * max(1, per_run // len(QUERIES))
 
-    one(stream.take(4) if stream else QUERIES[:4])  # warm-up, not counted
-    return median_of([one(queries()) for _ in range(runs)])
+    timed(search, stream.take(4) if stream else QUERIES[:4])  # warm-up, not counted
+    return median_of([timed(search, queries()) for _ in range(runs)])
+
+
+def encoder_latency(searcher: Searcher, stream: QueryStream, per_run: int, runs: int) -> dict[str, float]:
+    """The encoder alone on distinct queries as the search sends them (respelled): the floor under every search
+    that is not in the query-vector cache."""
+    def encode(q: str) -> None:
+        searcher.encoder.encode_queries([q])
+
+    return median_of([timed(encode, [searcher.spelled(q) for q in stream.take(per_run)]) for _ in range(runs)])
 
 
 def similar_latency(searcher: Searcher, ids: list[str], runs: int) -> dict[str, float]:
-    def one() -> dict[str, float]:
-        times = []
-        for i in ids:
-            t = time.perf_counter()
-            searcher.similar(i, limit=5)
-            times.append(time.perf_counter() - t)
-        return percentiles(times)
-    [searcher.similar(i, limit=5) for i in ids[:4]]
-    return median_of([one() for _ in range(runs)])
+    def similar(i: str) -> None:
+        searcher.similar(i, limit=5)
+
+    timed(similar, ids[:4])
+    return median_of([timed(similar, ids) for _ in range(runs)])
 
 
 def chunk_vectors(build: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -730,6 +739,7 @@ def bench_size(n: int, out: Path, syn: Synthesizer, nlp: FrenchNLP, encoder, rat
             lat[mode] = latency(searcher, streams["latency"], per_run, args.runs, None, mode)
             lat[mode + "+filter"] = latency(searcher, streams["latency"], per_run, args.runs, facet, mode)
         lat["hybrid, 16 dev queries"] = latency(searcher, None, args.rounds * len(QUERIES), args.runs, None, "hybrid")
+        lat["encoder alone"] = encoder_latency(searcher, streams["latency"], per_run, args.runs)
         step = max(1, n // 40)
         ids = [r for (r,) in index.db.execute("SELECT id FROM actions WHERE rowid % ? = 0 LIMIT 40", (step,))]
         lat["similar"] = similar_latency(searcher, ids, args.runs)
@@ -789,7 +799,8 @@ def markdown(rows: list[dict], command: str, args) -> str:
     for r in rows:
         for what, p in r["latency_ms"].items():
             out.append(f"| {r['n']} | {what} | {p['p50']:.1f} | {p['p95']:.1f} | {p['p99']:.1f} | {p['samples']} |")
-    out += ["", ("In process, one thread, medians of --runs runs. Every row but `16 dev queries` and `similar` sends "
+    out += ["", ("In process, one search at a time (its query encoded on every core), medians of --runs runs. Every "
+                 "row but `16 dev queries` (repeated: cached query vectors after the first round) and `similar` sends "
                  "distinct generated queries (2–4 content words of the sample, as written, without accents or with a "
                  "typo) that no other row sends; `+filter` adds the commonest department; similar: 40 actions spread "
                  "over the corpus.")]
@@ -841,7 +852,8 @@ def main(argv: list[str] | None = None) -> None:
         args.concurrency, args.cold_searches = [1, 2], 4
     command = "python scripts/bench.py " + " ".join(sys.argv[1:] if argv is None else argv)
     with stage("load spaCy and the encoder, analyse and embed the sentence pool"):
-        nlp, encoder = FrenchNLP(), load_encoder(ENCODER, ROOT / "models")
+        # As `semsearch reindex` has it: passage batches on every core; queries share the cores as when serving.
+        nlp, encoder = FrenchNLP(), load_encoder(ENCODER, ROOT / "models", passage_threads=None)
         syn = Synthesizer(nlp, encoder, args.pool, args.bases)
         varied = syn.queries(len(QUERIES) + RECALL_QUERIES + 4000)
         streams = {"recall": varied[:RECALL_QUERIES], "latency": QueryStream(varied[RECALL_QUERIES:2000]),

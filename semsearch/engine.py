@@ -25,5 +25,5 @@ def rebuild(settings: Settings, source: Path | None = None, *, progress: bool = 
     corpus = load_actions(source or settings.source)
     # Every core for a build of its own: a batch of passages keeps an OpenMP team busy (~96 ms of CPU per 40-word
     # passage), unlike one short query. The service rebuilds with its serving encoder, leaving a core to searches.
-    encoder = encoder or load_encoder(settings.encoder, settings.models_dir, threads=None)
+    encoder = encoder or load_encoder(settings.encoder, settings.models_dir, passage_threads=None)
     return build_index(corpus, settings.index_dir, encoder, nlp or FrenchNLP(settings.spacy_model), progress=progress)
