@@ -237,8 +237,11 @@ class Searcher:
             else (_EMPTY_IDS, _EMPTY_SCORES, _EMPTY_IDS))
         matching = np.concatenate([lex_ids, sem_ids])
         allowed = self._facets.pool(matching) & self._facets.mask(chosen)
-        lex_rank = _rank_array(lex_ids, lex_scores, allowed, self._position)
         sem_rank = _rank_array(sem_ids, sem_scores, allowed, self._position)
+        # Only the first offset + limit + |semantic| lexical ranks can reach the page (RRF falls with the rank),
+        # plus the ranks of the semantic matches, whose sum may: at 50 000 actions a common word matches 38 000.
+        lex_rank = _rank_array(lex_ids, lex_scores, allowed, self._position, head=offset + limit + len(sem_ids),
+                               also=sem_rank > 0)
         fused = np.zeros(len(allowed))
         for ranks in (lex_rank, sem_rank):
             ranked = ranks > 0
@@ -356,14 +359,39 @@ def _flat_view(index: faiss.Index) -> tuple[np.ndarray | None, np.ndarray | None
     return matrix, faiss.vector_to_array(index.id_map).astype(np.int64)
 
 
-def _rank_array(ids: np.ndarray, scores: np.ndarray, allowed: np.ndarray, position: np.ndarray) -> np.ndarray:
+def _rank_array(ids: np.ndarray, scores: np.ndarray, allowed: np.ndarray, position: np.ndarray,
+                head: int | None = None, also: np.ndarray | None = None) -> np.ndarray:
     """1-based rank of each allowed action by descending score (0: not ranked), indexed by rowid; ties
-    broken by export position so results are deterministic."""
+    broken by export position so results are deterministic.
+
+    With `head`, only the first `head` ranks and those of the actions marked in `also` are computed, exactly;
+    the others stay 0. Sorting every match is what that saves.
+    """
     ranks = np.zeros(len(allowed), dtype=np.int64)
     keep = allowed[ids]
     ids, scores = ids[keep], scores[keep]
-    order = np.lexsort((position[ids], -scores))
-    ranks[ids[order]] = np.arange(1, len(order) + 1)
+    if head is None or len(ids) <= 2 * head:
+        order = np.lexsort((position[ids], -scores))
+        ranks[ids[order]] = np.arange(1, len(order) + 1)
+        return ranks
+    kth = np.partition(scores, len(scores) - head)[len(scores) - head]
+    top = scores >= kth  # every other match scores lower, so ranks after all of these
+    order = np.lexsort((position[ids[top]], -scores[top]))
+    ranks[ids[top][order]] = np.arange(1, len(order) + 1)
+    rest = np.flatnonzero(~top & (also[ids] if also is not None else False))
+    if len(rest):
+        ascending = np.sort(scores)
+        above = len(scores) - np.searchsorted(ascending, scores[rest], side="right")
+        tied = np.searchsorted(ascending, scores[rest], side="right") - np.searchsorted(ascending, scores[rest])
+        ranks[ids[rest]] = above + 1
+        tied_rest = rest[tied > 1]
+        if len(tied_rest):  # equal scores: those earlier in the export rank first
+            group = np.flatnonzero(np.isin(scores, scores[tied_rest]))
+            order = group[np.lexsort((position[ids[group]], scores[group]))]
+            sorted_scores = scores[order]
+            earlier = np.zeros(len(scores), dtype=np.int64)
+            earlier[order] = np.arange(len(order)) - np.searchsorted(sorted_scores, sorted_scores)
+            ranks[ids[tied_rest]] += earlier[tied_rest]
     return ranks
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from semsearch.errors import InvalidQuery, NotFound
 from semsearch.index import load_index
-from semsearch.search import Searcher
+from semsearch.search import Searcher, _rank_array
 
 
 def titles(results) -> list[str]:
@@ -141,3 +141,25 @@ def test_similar_explains_shared_keywords(searcher: Searcher, ids: dict[str, str
 def test_unknown_id_is_not_found(searcher: Searcher) -> None:
     with pytest.raises(NotFound, match="no-such-action"):
         searcher.similar("no-such-action")
+
+
+def test_ranking_only_the_head_gives_the_exact_ranks_it_computes() -> None:
+    """search() ranks only the lexical matches that can reach the page, plus the semantic ones; those ranks
+    must be the ones a full sort gives, ties (frequent in BM25) in export order included."""
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        size = int(rng.integers(50, 400))
+        ids = rng.permutation(np.arange(1, size))[: int(rng.integers(1, size - 1))]
+        scores = rng.integers(0, int(rng.integers(2, 40)), len(ids)).astype(np.float64) / 7  # many ties
+        allowed = rng.random(size) < 0.9
+        position = rng.permutation(size)
+        also = rng.random(size) < 0.1
+        head = int(rng.integers(1, 60))
+        full = _rank_array(ids, scores, allowed, position)
+        some = _rank_array(ids, scores, allowed, position, head=head, also=also)
+        computed = some > 0
+        assert np.array_equal(some[computed], full[computed])
+        # every rank up to head, and every match marked in `also`, is there
+        assert computed[full > 0].sum() >= min(head, (full > 0).sum())
+        assert set(np.flatnonzero((full > 0) & (full <= head))) <= set(np.flatnonzero(computed))
+        assert set(np.flatnonzero((full > 0) & also)) <= set(np.flatnonzero(computed))
