@@ -99,15 +99,14 @@ class FacetTable:
             # One integer per value, count descending then alphabetical (codes are in alphabetical order), so the
             # first `limit` are selected in linear time: at 50 000 actions `structure` has tens of thousands.
             key = (counts.max(initial=0) - counts[present]) * len(values) + present
+            selected = set(filters.get(facet, ()))
             if limit is not None and len(present) > limit:
                 top = np.argpartition(key, limit - 1)[:limit]
                 ranked = present[top[np.argsort(key[top])]]
-            else:
-                ranked = present[np.argsort(key)]
-            selected = set(filters.get(facet, ()))
-            if limit is not None and len(present) > limit:
                 shown = set(ranked.tolist())
                 extra = [code[v] for v in sorted(selected) if v in code and counts[code[v]] and code[v] not in shown]
                 ranked = np.concatenate([ranked, np.asarray(extra, dtype=np.int64)])
+            else:
+                ranked = present[np.argsort(key)]
             out[facet] = [FacetValue(values[i], int(counts[i]), values[i] in selected) for i in ranked.tolist()]
         return out

@@ -387,9 +387,9 @@ def _rank_array(ids: np.ndarray, scores: np.ndarray, allowed: np.ndarray, positi
     rest = np.flatnonzero(~top & (also[ids] if also is not None else False))
     if len(rest):
         ascending = np.sort(scores)
-        above = len(scores) - np.searchsorted(ascending, scores[rest], side="right")
-        tied = np.searchsorted(ascending, scores[rest], side="right") - np.searchsorted(ascending, scores[rest])
-        ranks[ids[rest]] = above + 1
+        after = np.searchsorted(ascending, scores[rest], side="right")
+        tied = after - np.searchsorted(ascending, scores[rest])
+        ranks[ids[rest]] = len(scores) - after + 1  # 1 + the matches scoring higher
         tied_rest = rest[tied > 1]
         if len(tied_rest):  # equal scores: those earlier in the export rank first
             group = np.flatnonzero(np.isin(scores, scores[tied_rest]))
