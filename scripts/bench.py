@@ -41,11 +41,15 @@ from dataclasses import replace
 from itertools import chain
 from pathlib import Path
 
-import faiss
-import numpy as np
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+# semsearch first: it sets the thread pools' environment, which numpy and FAISS read when they load, so that
+# the bench measures the threads the service runs with.
+import semsearch  # noqa: F401, I001
+
+import faiss
+import numpy as np
 
 from semsearch import index as index_module
 from semsearch import store
