@@ -33,8 +33,8 @@ MODES = ("hybrid", "semantic", "lexical")
 MAX_QUERY_CHARS = 500
 RRF_K = 60  # the usual reciprocal-rank-fusion constant (Cormack et al. 2009)
 SEMANTIC_MARGIN = 0.05  # cosine below the best passage's that still counts as a semantic match
-# Passages the IVF index returns before the margin applies; the matching set is cut there, which the exact
-# search never does, so IVF is only used above vectors.ANN_ABOVE chunks.
+# Passages the IVF index returns before the margin applies; the matching set is cut there (at the passages
+# scoring above the last one), which the exact search never does, so IVF is only used above vectors.ANN_ABOVE.
 ANN_CANDIDATES = 512
 # Values listed per facet unless asked otherwise: at 10 000 actions `structure` has thousands, and building and
 # sending them all cost more than the search itself. Selected values are always listed.
@@ -215,6 +215,8 @@ class Searcher:
                 found, found_ids = index.chunk_ann.search(query.reshape(1, -1),
                                                           min(ANN_CANDIDATES, len(index.chunk_ids)))
             keep = (found_ids[0] >= 0) & (found[0] > found[0, 0] - np.float32(SEMANTIC_MARGIN))
+            if found_ids[0, -1] >= 0:  # a full list: which passages tied with the last one made it depends on
+                keep &= found[0] > found[0, -1]  # how the scan's threads met, so none of them does
             scores, ids = found[0][keep], found_ids[0][keep]
         actions = self._chunk_action[ids]
         order = np.lexsort((ids, -scores))  # best score first, then lowest chunk id, as the scan order gave
@@ -342,11 +344,14 @@ class Searcher:
         """The best passage: the closest chunk semantically, else the one sharing most query words."""
         wanted = set().union(*(w.terms for w in words)) if words else set()
         if chunk is None:
-            rows = self.index.db.execute("SELECT rowid, terms FROM chunks WHERE action = ? ORDER BY rowid", (action,))
-            scored = [(len({t for _, t in json.loads(terms)} & wanted), rowid) for rowid, terms in rows]
-            if not scored:
+            # A term ends its [surface, term] pair in the stored JSON, as `"term"]`: counting those substrings
+            # counts the query terms of a chunk without parsing every chunk's list (~20 an action).
+            needles = [json.dumps(t) + "]" for t in wanted]
+            rows = self.index.db.execute("SELECT rowid, terms FROM chunks WHERE action = ? ORDER BY rowid",
+                                         (action,)).fetchall()
+            if not rows:
                 return None
-            chunk = max(scored, key=lambda s: (s[0], -s[1]))[1]
+            chunk = max(rows, key=lambda r: (sum(n in r[1] for n in needles), -r[0]))[0]
         section, text, terms = self.index.db.execute(
             "SELECT section, text, terms FROM chunks WHERE rowid = ?", (chunk,)
         ).fetchone()

@@ -12,6 +12,7 @@ import faiss
 import numpy as np
 import pytest
 
+from semsearch import search as search_module
 from semsearch import vectors as dense
 from semsearch.corpus import Corpus
 from semsearch.encoders import Encoder
@@ -153,6 +154,30 @@ def test_above_the_ann_threshold_chunks_go_in_an_ivf_index_that_a_reindex_patche
     added = after.actions[-1]
     hit = Searcher(patched, encoder, nlp).search(added.title, mode="semantic").hits[0]
     assert hit.action.id == added.id
+
+
+def test_an_ivf_list_cut_at_its_length_keeps_only_the_passages_above_its_last(
+    tmp_path: Path, changed: tuple[Corpus, Corpus], encoder: Encoder, nlp: FrenchNLP,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Passages tied with the last of a full candidate list made it or not by how the scan's threads met (on
+    synthetic duplicates at 50 000 actions, the same search gave other facet counts from one call to the next):
+    none of them counts, so a search gives the same matching set every time."""
+    monkeypatch.setattr(dense, "ANN_ABOVE", 10)
+    monkeypatch.setattr(dense, "PARALLEL_SCAN_ABOVE", 0)
+    build_index(changed[0], tmp_path, encoder, nlp, progress=False)
+    searcher = Searcher(load_index(tmp_path), encoder, nlp)
+    monkeypatch.setattr(search_module, "SEMANTIC_MARGIN", 2.0)  # every candidate is within the margin
+    index = searcher.index
+    assert index.chunk_ann.nprobe >= index.chunk_ann.nlist  # every cell probed: the list is the exact top k
+    scores = index.chunk_vectors(index.chunk_ids) @ searcher._query_vector(searcher.spelled("atelier cuisine"))
+    owners = searcher._chunk_action[index.chunk_ids[np.argsort(-scores)]].tolist()
+    # the first list length whose last passage is the only one of its action: cutting it drops that action
+    k = next(k for k in range(2, len(owners)) if owners[k - 1] not in owners[:k - 1])
+    monkeypatch.setattr(search_module, "ANN_CANDIDATES", k)
+    results = searcher.search("atelier cuisine", mode="semantic", limit=10)
+    assert results.total == len(set(owners[:k - 1]))
+    assert owners[k - 1] not in {searcher._rowids[h.action.id] for h in results.hits}
 
 
 def test_manifests_written_before_the_cache_still_load(tmp_path: Path) -> None:
