@@ -391,13 +391,18 @@ def _rank_array(ids: np.ndarray, scores: np.ndarray, allowed: np.ndarray, positi
     ranks[ids[top][order]] = np.arange(1, len(order) + 1)
     rest = np.flatnonzero(~top & (also[ids] if also is not None else False))
     if len(rest):
-        ascending = np.sort(scores)
+        by_score = np.argsort(scores)
+        ascending = scores[by_score]
         after = np.searchsorted(ascending, scores[rest], side="right")
-        tied = after - np.searchsorted(ascending, scores[rest])
+        before = np.searchsorted(ascending, scores[rest])
         ranks[ids[rest]] = len(scores) - after + 1  # 1 + the matches scoring higher
-        tied_rest = rest[tied > 1]
+        tied = after - before > 1
+        tied_rest = rest[tied]
         if len(tied_rest):  # equal scores: those earlier in the export rank first
-            group = np.flatnonzero(np.isin(scores, scores[tied_rest]))
+            # The matches sharing those scores are runs of by_score (np.isin would compare each with each score).
+            start, first = np.unique(before[tied], return_index=True)
+            length = after[tied][first] - start
+            group = by_score[np.repeat(start - np.cumsum(length) + length, length) + np.arange(length.sum())]
             order = group[np.lexsort((position[ids[group]], scores[group]))]
             sorted_scores = scores[order]
             earlier = np.zeros(len(scores), dtype=np.int64)
