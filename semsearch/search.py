@@ -412,7 +412,14 @@ def _rank_array(ids: np.ndarray, scores: np.ndarray, allowed: np.ndarray, positi
 
 
 def _top(ids: np.ndarray, scores: np.ndarray, position: np.ndarray, k: int) -> np.ndarray:
-    """The k best ids by descending score, ties in export order; sorts only those at or above the k-th score."""
+    """The k best ids by descending score (>= 0), ties in export order; sorts only those at or above the k-th.
+
+    Most fused scores are 0 (lexical matches past the ranked head): when k are positive, only those are
+    partitioned, since selecting among tens of thousands of equal values cost introselect ~1 ms at 50 000.
+    """
+    positive = scores > 0
+    if np.count_nonzero(positive) >= k:
+        ids, scores = ids[positive], scores[positive]
     if len(ids) > k:
         kth = np.partition(scores, len(scores) - k)[len(scores) - k]
         keep = scores >= kth

@@ -7,7 +7,7 @@ import pytest
 
 from semsearch.errors import InvalidQuery, NotFound
 from semsearch.index import load_index
-from semsearch.search import Searcher, _rank_array
+from semsearch.search import Searcher, _rank_array, _top
 
 
 def titles(results) -> list[str]:
@@ -163,3 +163,18 @@ def test_ranking_only_the_head_gives_the_exact_ranks_it_computes() -> None:
         assert computed[full > 0].sum() >= min(head, (full > 0).sum())
         assert set(np.flatnonzero((full > 0) & (full <= head))) <= set(np.flatnonzero(computed))
         assert set(np.flatnonzero((full > 0) & also)) <= set(np.flatnonzero(computed))
+
+
+def test_the_top_of_mostly_zero_scores_is_the_full_sorts() -> None:
+    """search() picks a page among fused scores that are mostly 0 (matches past the ranked head), selecting
+    among the positive ones only when there are enough: the page must be the one a full sort gives, deep
+    pages that reach the zeros (in export order) included."""
+    rng = np.random.default_rng(5)
+    for _ in range(200):
+        n = int(rng.integers(1, 300))
+        ids = rng.permutation(1000)[:n]
+        scores = np.where(rng.random(n) < 0.8, 0.0, rng.integers(1, 20, n) / 7)  # zeros and ties
+        position = rng.permutation(1000)
+        k = int(rng.integers(1, 120))
+        full = ids[np.lexsort((position[ids], -scores))][:k]
+        assert np.array_equal(_top(ids, scores, position, k), full)
