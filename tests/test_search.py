@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 import pytest
 
@@ -130,6 +132,17 @@ def test_similar_never_returns_the_action_itself(searcher: Searcher, ids: dict[s
     for title, action_id in ids.items():
         similar = titles(searcher.similar(action_id, limit=10))
         assert title not in similar and len(similar) == 10
+
+
+def test_similar_pages_follow_each_other(searcher: Searcher, ids: dict[str, str]) -> None:
+    """Only the page asked for is sorted: pages must still continue one another, ranks and cosines included."""
+    whole = searcher.similar(ids["world clean up day"], limit=20)
+    pages = [searcher.similar(ids["world clean up day"], limit=4, offset=o) for o in range(0, 20, 4)]
+    hits = [h for page in pages for h in page.hits]
+    assert [(h.action.id, h.score) for h in hits] == [(h.action.id, h.score) for h in whole.hits]
+    assert [h.explanation.semantic_rank for h in hits] == list(range(1, len(whole.hits) + 1))
+    assert all(a.score >= b.score for a, b in pairwise(hits))
+    assert {page.total for page in pages} == {whole.total} and len(whole.hits) == min(20, whole.total)
 
 
 def test_similar_explains_shared_keywords(searcher: Searcher, ids: dict[str, str]) -> None:
