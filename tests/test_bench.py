@@ -96,11 +96,11 @@ def test_bench_smoke_writes_every_row(tmp_path: Path) -> None:
     assert set(row["latency_ms"]) == LATENCY_ROWS
     assert all(p["p50"] > 0 for p in row["latency_ms"].values())
     recall = row["recall_at_10"]
-    assert 0 < recall["strict"] <= recall["tolerant"] <= 1
+    assert 0 < recall["strict"] <= recall["tolerant"] <= 1 and 0 < recall["margin_jaccard"] <= 1
     http = row["http"]
     assert http["workers"] == 1 and [h["concurrency"] for h in http["rows"]] == [1, 2]
     assert all(h["requests"] > 0 and h["errors"] == 0 for h in http["rows"])
     assert http["memory"]["processes"] >= 1 and http["memory"]["rss_total_mb"] > 0
     table = (tmp_path / "results.md").read_text()
     assert "--smoke" in table and "| 40 | hybrid |" in table and "| 40 | 1 | 2 |" in table
-    assert "recall@10 tie-tolerant" in table
+    assert "recall@10 tie-tolerant" in table and "matching set vs exact" in table
