@@ -55,6 +55,7 @@ from semsearch import index as index_module
 from semsearch import store
 from semsearch.chunking import SECTIONS, overview, pack
 from semsearch.corpus import load_actions, make_ids, write_jsonl
+from semsearch.config import Settings
 from semsearch.encoders import load_encoder
 from semsearch.index import (
     CACHE_FILE,
@@ -73,7 +74,7 @@ from semsearch.records import Action, Evaluation
 from semsearch.search import ANN_CANDIDATES, SEMANTIC_MARGIN, Searcher
 
 SAMPLE = ROOT / "data" / "actions-maine-et-loire.txt"
-ENCODER = "multilingual-e5-small"
+ENCODER = Settings.from_env().encoder  # SEMSEARCH_ENCODER names another, for an A/B
 NARRATIVE = ["summary", "experience", "description", "end_reasons"]
 EVALUATION = ["territory", "centre", "residents", "limits", "perspectives"]
 DEPARTMENTS = ["Ain", "Aisne", "Allier", "Ardèche", "Aude", "Aveyron", "Calvados", "Cantal", "Charente", "Cher",

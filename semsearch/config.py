@@ -36,7 +36,7 @@ class Settings:
         metadata={"help": "export (text or .jsonl) the index is built from", "cast": _path},
     )
     encoder: str = field(
-        default="multilingual-e5-small", metadata={"help": "model name from models/registry.json", "cast": str}
+        default="multilingual-e5-small-onnx", metadata={"help": "model name from models/registry.json", "cast": str}
     )
     models_dir: Path = field(
         default=ROOT / "models", metadata={"help": "registry and local model directories", "cast": _path}

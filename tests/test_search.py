@@ -28,7 +28,9 @@ def test_food_insecurity_query_finds_the_solidarity_grocery_first(searcher: Sear
 ])
 def test_unaccented_or_misspelt_queries_find_the_same_top_results(searcher: Searcher, typed: str,
                                                                   correct: str) -> None:
-    assert titles(searcher.search(typed, limit=3)) == titles(searcher.search(correct, limit=3))
+    # The same three, not the same order: "vieillissement" ties two actions' fused scores (0.03252) that the
+    # corpus's spelling separates by their semantic ranks, two cosines 0.001 apart.
+    assert set(titles(searcher.search(typed, limit=3))) == set(titles(searcher.search(correct, limit=3)))
 
 
 @pytest.mark.parametrize("mode", ["hybrid", "semantic", "lexical"])
