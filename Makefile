@@ -20,11 +20,12 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -e '.[test]'
 	touch $@
 
-# Built only when absent (index/current links to the live build, see index/README.md); run
-# `semsearch reindex` to rebuild after changing the export or the encoder.
+# Built when absent (index/current links to the live build, see index/README.md) or older than the model
+# registry, so that an update which changes the default encoder rebuilds it once (the build cache re-embeds
+# only what the new encoder has not seen); run `semsearch reindex` after changing the export or the encoder.
 index: setup index/current/manifest.json
 
-index/current/manifest.json: | $(STAMP)
+index/current/manifest.json: models/registry.json | $(STAMP)
 	$(BIN)/semsearch reindex
 
 # The HTTP service on SEMSEARCH_HOST:SEMSEARCH_PORT (127.0.0.1:8000); it prints where to point a browser.
