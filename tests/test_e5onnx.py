@@ -83,6 +83,12 @@ def test_the_export_is_made_once_and_redone_for_other_weights(tmp_path: Path) ->
     assert not list((tmp_path / "export").glob(".export-*"))
 
 
+def test_an_unwritable_model_directory_says_what_to_do(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a directory")
+    with pytest.raises(SemsearchError, match=r"cannot write the ONNX export .*SEMSEARCH_ENCODER=multilingual-e5-small"):
+        OnnxE5Encoder("nowhere", tmp_path / "file" / "export")
+
+
 def test_a_damaged_export_says_what_to_delete(tmp_path: Path, onnx: OnnxE5Encoder) -> None:
     export = tmp_path / "export"
     shutil.copytree(MODELS_DIR / "multilingual-e5-small-onnx", export)
