@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import textwrap
 from dataclasses import asdict
@@ -217,8 +218,33 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+class _Stderr(logging.StreamHandler):
+    """Writes to whatever sys.stderr is at the time (as logging's last-resort handler does), not the one of the
+    first call."""
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: object) -> None:
+        pass
+
+
+def show_library_messages() -> None:
+    """The library's INFO messages on stderr (a one-time ONNX export, a full build instead of a patch): without a
+    handler Python prints only warnings. `serve` replaces it with uvicorn's log configuration."""
+    library = logging.getLogger("semsearch")
+    if not library.handlers:
+        handler = _Stderr()
+        handler.setFormatter(logging.Formatter("semsearch: %(message)s"))
+        library.addHandler(handler)
+    library.setLevel(logging.INFO)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    show_library_messages()
     try:
         args.func(args)
     except SemsearchError as exc:

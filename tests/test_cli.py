@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -61,3 +62,11 @@ def test_reindex_builds_a_new_index_from_jsonl(tmp_path: Path, corpus, capsys: p
     assert main(["reindex", "--source", str(source), "--out", str(tmp_path / "idx"), "--quiet"]) == 0
     assert "2 actions" in capsys.readouterr().out
     assert main(["--index", str(tmp_path / "idx"), "show", corpus.actions[1].id, "--json"]) == 0
+
+
+def test_library_messages_reach_the_terminal(capsys: pytest.CaptureFixture[str]) -> None:
+    """A first run exports the encoder for a few seconds: the user is told why it pauses."""
+    assert main(["search", "atelier", "--limit", "1"]) == 0
+    logging.getLogger("semsearch.e5onnx").info("exporting %s to ONNX", "e5-small-q4.bin")
+    assert "semsearch: exporting e5-small-q4.bin to ONNX" in capsys.readouterr().err
+
