@@ -22,6 +22,12 @@ class CoreShare:
         self._lock = threading.Lock()
         self._in_flight = 0
 
+    @classmethod
+    def of_process(cls) -> CoreShare:
+        """The cores this process may use: OMP_NUM_THREADS, which `serve --workers N` sets, else every core."""
+        env = os.environ.get("OMP_NUM_THREADS", "").strip()
+        return cls(int(env) if env.isdigit() else None)
+
     @contextmanager
     def claim(self) -> Iterator[int]:
         with self._lock:

