@@ -7,6 +7,7 @@ Chunks never cross sections, so a passage shown as evidence can always say where
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from .records import Action, Chunk
 
@@ -24,10 +25,35 @@ SECTIONS: dict[str, tuple[str, Callable[[Action], str]]] = {
     "end_reasons": ("Raisons de la fin de l'action", lambda a: a.end_reasons),
 }
 
-# Chosen on the dev eval set (docs/QUALITY.md): hybrid nDCG@10 0.986 at 40 words, 0.964 at 80, 0.952 at
-# 150; short passages keep one idea each, so one matching sentence is not diluted by its neighbours.
-CHUNK_WORDS = 40
+# Chosen by cross-validation over the dev and devplus queries (`semsearch eval --tune`, docs/QUALITY.md) among
+# 40, 80, 120 and 200 words, with or without the title: every fold chose passages whose vector reads the fiche's
+# title first, and 80 to 200 words (within the folds' spread of one another); 200 on all the queries. With the
+# whole fiche's own vector beside them, longer passages keep the context a 40-word one lost.
+CHUNK_WORDS = 200
 OVERLAP_SENTENCES = 1
+# What a passage's vector reads besides the passage: "none", or "title" (the fiche's title before it).
+CONTEXTS = ("none", "title")
+CHUNK_CONTEXT = "title"
+
+
+@dataclass(frozen=True)
+class Chunking:
+    """How fiches are cut into passages, and what each passage's vector is computed from."""
+
+    words: int = CHUNK_WORDS
+    overlap: int = OVERLAP_SENTENCES
+    context: str = CHUNK_CONTEXT
+
+    def __post_init__(self) -> None:
+        if self.words < 1 or self.overlap < 0 or self.context not in CONTEXTS:
+            raise ValueError(f"bad chunking {self}")
+
+    def embedded(self, action: Action, section: str, text: str) -> str:
+        """The text a passage's vector is computed from (the title-and-keywords passage starts with the title)."""
+        return f"{action.title}. {text}" if self.context == "title" and section != "overview" else text
+
+
+DEFAULT_CHUNKING = Chunking()
 
 
 def section_label(section: str) -> str:
@@ -38,6 +64,11 @@ def overview(action: Action) -> str:
     """A short whole-action passage: title, dimension, keywords and public say what the action is about."""
     parts = [action.title, action.dimension, ", ".join(action.keywords), action.public]
     return ". ".join(p for p in parts if p)
+
+
+def whole_text(action: Action) -> str:
+    """The whole fiche as one text, section after section: what its fiche vector is computed from."""
+    return "\n".join(t for t in (read(action).strip() for _, read in SECTIONS.values()) if t)
 
 
 def pack(sentences: list[str], max_words: int = CHUNK_WORDS, overlap: int = OVERLAP_SENTENCES) -> list[str]:

@@ -7,7 +7,7 @@ Layout of an index directory (see index/README.md):
     index/builds/<build id>/lexical.npz          BM25 postings (semsearch.lexical)
     index/builds/<build id>/chunk_vectors.npy    one vector per chunk, and chunk_ids.npy their chunk rowids
     index/builds/<build id>/chunks.faiss         IVF index over them, only above vectors.ANN_ABOVE chunks
-    index/builds/<build id>/actions.faiss        one profile vector per action, FAISS id = action rowid
+    index/builds/<build id>/fiche_vectors.npy    one vector per action, of its whole text; fiche_ids.npy their rowids
 A build is written beside the live one and only becomes `current` once complete, so a failed build
 leaves the previous index serving, and a server that has the old files open keeps answering from them.
 
@@ -38,22 +38,22 @@ from tqdm import tqdm
 
 from . import lexical, store
 from . import vectors as dense
-from .chunking import CHUNK_WORDS, OVERLAP_SENTENCES, chunk_action
+from .analysis import ANALYSIS_VERSION, Analysis, analyse_actions, analysis_key, sha
+from .chunking import DEFAULT_CHUNKING, Chunking, whole_text
 from .corpus import Corpus
 from .encoders import Encoder
 from .errors import IndexMismatchError, IndexMissingError
 from .nlp import FrenchNLP, fold
-from .records import Action, Chunk
+from .records import Action
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 2  # 2: lexical postings instead of FTS5, vectors in .npy, patchable rows
+FORMAT_VERSION = 3  # 3: fiche vectors, passage spans, word families in the lexicon
 STORE_FILE = "actions.sqlite"
 BATCH = 32  # passages per encoder call: large enough to amortise, small enough for a lively progress bar
 KEEP_BUILDS = 2  # the live build and the one before it, for a quick manual rollback
 OWNER_FILE = ".owner"  # in a builds/.tmp-* directory: "host pid" of the process writing it
 CACHE_FILE = "cache.sqlite"  # beside builds/, see store.BuildCache
-ANALYSIS_VERSION = 1  # bump when nlp or chunking change what an analysis holds, to invalidate cached ones
 ANALYSIS_BATCH = 64  # actions analysed (and committed to the cache) at a time
 # A reindex patches the live build unless more than this share of its actions went away (then a full build
 # is as cheap, and the IVF cells trained on the old corpus would describe the new one poorly).
@@ -82,6 +82,8 @@ class Manifest:
     passages_reused: int = 0
     search: str = "exact"  # or "ivf": how chunk vectors are searched (vectors.ANN_ABOVE)
     patched_from: str = ""  # the build this one was patched from; empty for a full build
+    chunk_context: str = "none"  # chunking.Chunking.context
+    analysis_version: int = 0  # analysis.ANALYSIS_VERSION of the build
 
     @classmethod
     def read(cls, path: Path) -> Manifest:
@@ -105,7 +107,8 @@ class Index:
     chunk_matrix: np.ndarray | None  # (chunks, dimension) float32 in chunk_ids order; None when chunk_ann holds them
     chunk_ids: np.ndarray  # chunk rowids, ascending
     chunk_ann: faiss.Index | None  # IVF over the chunk vectors, None when they are searched exactly
-    action_vectors: faiss.Index  # profiles, for similar
+    fiche_ids: np.ndarray  # action rowids, ascending
+    fiche_matrix: np.ndarray  # (actions, dimension) float32: the vector of each action's whole text, fiche_ids order
     postings: lexical.Postings
 
     def chunk_vectors(self, rowids: np.ndarray) -> np.ndarray:
@@ -121,16 +124,6 @@ class Index:
         self.db.close()
 
 
-def _lexical_fields(action: Action) -> dict[str, str]:
-    """The text of each lexical column; everything a user may name goes into one of them."""
-    e = action.evaluation
-    body = [action.experience, action.initiative_detail, action.description, action.end_reasons, e.territory,
-            e.centre, e.residents, e.limits, e.perspectives, action.dimension, action.public, action.territory,
-            action.structure, action.department, " ".join(action.partners), " ".join(action.initiative)]
-    return {"title": action.title, "keywords": " ; ".join(action.keywords), "summary": action.summary,
-            "body": "\n".join(b for b in body if b)}
-
-
 def identity(action: Action) -> str:
     """Folded title and summary: two actions with the same are copies, which "similar" never proposes."""
     key = fold(" ".join(action.title.split())) + "\n" + fold(" ".join(action.summary.split()))
@@ -143,8 +136,7 @@ def build_index(
     encoder: Encoder,
     nlp: FrenchNLP,
     *,
-    chunk_words: int = CHUNK_WORDS,
-    overlap: int = OVERLAP_SENTENCES,
+    chunking: Chunking = DEFAULT_CHUNKING,
     progress: bool = True,
     cache: bool = True,
 ) -> Manifest:
@@ -163,7 +155,7 @@ def build_index(
     remove_stale_builds(builds)  # what killed builds left behind
     (tmp / OWNER_FILE).write_text(f"{os.uname().nodename} {os.getpid()}\n", encoding="utf-8")
     build_cache = store.BuildCache(index_dir / CACHE_FILE) if cache else None
-    job = _Job(corpus, tmp, encoder, nlp, chunk_words, overlap, progress, build_id, built_at, build_cache)
+    job = _Job(corpus, tmp, encoder, nlp, chunking, progress, build_id, built_at, build_cache)
     try:
         previous = _patchable(index_dir, job) if build_cache is not None else None
         manifest = (previous and job.patch(previous)) or job.full()
@@ -180,63 +172,29 @@ def build_index(
     return manifest
 
 
-def _sha(text: str) -> bytes:
-    return hashlib.sha256(text.encode("utf-8")).digest()
-
-
-def analysis_key(action: Action, nlp_model: str, chunk_words: int, overlap: int) -> bytes:
-    """What an action's analysis depends on: its record, the spaCy model, the chunking and this code's version."""
-    return _sha(json.dumps([ANALYSIS_VERSION, nlp_model, chunk_words, overlap, action.to_dict()],
-                           ensure_ascii=False, sort_keys=True))
-
-
-def analyse_actions(actions: list[Action], nlp: FrenchNLP, chunk_words: int, overlap: int,
-                    progress: bool = False) -> list[dict]:
-    """Lexical terms of each column and the chunks (with their terms) of each action, as plain JSON data.
-
-    {"lexical": {column: [[text, surface, term], ...]}, "chunks": [[section, position, text, [[surface, term]]]]}
-    """
-    fields = [_lexical_fields(a) for a in actions]
-    columns = list(lexical.COLUMNS)
-    analysed = nlp.terms_many(f[c] for f in fields for c in columns)
-    out = []
-    for action in tqdm(actions, desc="analysing", unit="action", disable=not progress):
-        terms_of = {c: [[t.text, t.surface, t.term] for t in next(analysed)] for c in columns}
-        chunks = chunk_action(action, nlp.sentences, chunk_words, overlap)
-        out.append({"lexical": terms_of, "chunks": [
-            [c.section, c.position, c.text, [[t.surface, t.term] for t in terms]]
-            for c, terms in zip(chunks, nlp.terms_many(c.text for c in chunks))
-        ]})
-    return out
-
-
-def _columns(analysis: dict) -> dict[str, list[str]]:
-    """The index terms of each lexical column, in order, as lexical.Postings counts them."""
-    return {c: [term for _, _, term in terms] for c, terms in analysis["lexical"].items()}
-
-
-def _counts(analyses: Sequence[dict], sign: int) -> tuple[list[tuple[str, str, int]], list[tuple[str, str, int]]]:
-    """(surface, term, n) lexicon rows and (surface, spelling, n) spelling rows of some actions, times sign."""
-    lexicon: Counter[tuple[str, str]] = Counter()
+def _counts(analyses: Sequence[Analysis], sign: int) -> tuple[list[tuple[str, str, str, int]],
+                                                               list[tuple[str, str, int]]]:
+    """(surface, term, family, n) lexicon rows and (surface, spelling, n) spelling rows of some actions, times sign."""
+    lexicon: Counter[tuple[str, str, str]] = Counter()
     spellings: Counter[tuple[str, str]] = Counter()  # folded form -> how the fiches write it
     for analysis in analyses:
-        for terms in analysis["lexical"].values():
-            lexicon.update((surface, term) for _, surface, term in terms)
-            spellings.update((surface, text) for text, surface, _ in terms)
-    return ([(s, t, sign * n) for (s, t), n in lexicon.items()],
-            [(s, t, sign * n) for (s, t), n in spellings.items()])
+        for t in analysis.words():
+            lexicon[t.surface, t.term, t.family] += 1
+            spellings[t.surface, t.text] += 1
+    return ([(*k, sign * n) for k, n in lexicon.items()], [(*k, sign * n) for k, n in spellings.items()])
 
 
-def _analyses(actions: list[Action], nlp: FrenchNLP, chunk_words: int, overlap: int, progress: bool,
-              cache: store.BuildCache | None) -> tuple[list[dict], list[bytes], int]:
-    """Every action's analysis, from the cache where it has one; returns (analyses, keys, how many were new)."""
-    keys = [analysis_key(a, nlp.model, chunk_words, overlap) for a in actions]
+def cached_analyses(actions: Sequence[Action], nlp: FrenchNLP, chunking: Chunking, progress: bool,
+                    cache: store.BuildCache | None) -> tuple[list[Analysis], list[bytes], int]:
+    """Every action's analysis, from the cache where it has one (and put there when it has not); returns
+    (analyses, keys, how many were new)."""
+    keys = [analysis_key(a, nlp.model, chunking) for a in actions]
     known = cache.analyses(keys) if cache is not None else {}
     missing = [i for i, k in enumerate(keys) if k not in known]
     with tqdm(total=len(missing), desc="analysing", unit="action", disable=not progress) as bar:
         for start in range(0, len(missing), ANALYSIS_BATCH):
             part = missing[start:start + ANALYSIS_BATCH]
-            fresh = analyse_actions([actions[i] for i in part], nlp, chunk_words, overlap)
+            fresh = analyse_actions([actions[i] for i in part], nlp, chunking)
             known.update((keys[i], a) for i, a in zip(part, fresh))
             if cache is not None:
                 cache.put_analyses((keys[i], a) for i, a in zip(part, fresh))
@@ -244,10 +202,11 @@ def _analyses(actions: list[Action], nlp: FrenchNLP, chunk_words: int, overlap: 
     return [known[k] for k in keys], keys, len(missing)
 
 
-def _embed(texts: list[str], encoder: Encoder, progress: bool,
-           cache: store.BuildCache | None) -> tuple[np.ndarray, list[bytes], int]:
-    """One vector per passage, embedding only the passages the cache lacks; returns (vectors, keys, embedded)."""
-    keys = [_sha(t) for t in texts]
+def _embed(texts: list[str], encoder: Encoder, progress: bool, cache: store.BuildCache | None,
+           counted: int | None = None) -> tuple[np.ndarray, list[bytes], int]:
+    """One vector per text, embedding only the texts the cache lacks; returns (vectors, keys, how many of the
+    first `counted` texts (all by default) were embedded: the passages, not the whole fiches after them)."""
+    keys = [sha(t) for t in texts]
     known = cache.vectors(encoder.name, list(dict.fromkeys(keys)), encoder.dimension) if cache is not None else {}
     missing = list(dict.fromkeys(k for k in keys if k not in known)) if cache is not None else keys
     text_of = dict(zip(keys, texts))
@@ -269,7 +228,8 @@ def _embed(texts: list[str], encoder: Encoder, progress: bool,
     else:
         for i, k in enumerate(keys):
             vectors[i] = known[k]
-    return vectors, keys, len(missing)
+    fresh_keys = set(missing)
+    return vectors, keys, len({k for k in keys[:counted] if k in fresh_keys})
 
 
 def _patchable(index_dir: Path, job: _Job) -> Path | None:
@@ -279,8 +239,9 @@ def _patchable(index_dir: Path, job: _Job) -> Path | None:
         m = Manifest.read(path)
     except IndexMissingError:
         return None
-    same = (m.format_version, m.encoder, m.dimension, m.spacy_model, m.chunk_words, m.overlap_sentences) == (
-        FORMAT_VERSION, job.encoder.name, job.encoder.dimension, job.nlp.model, job.chunk_words, job.overlap)
+    same = (m.format_version, m.encoder, m.dimension, m.spacy_model, m.chunk_words, m.overlap_sentences,
+            m.chunk_context) == (FORMAT_VERSION, job.encoder.name, job.encoder.dimension, job.nlp.model,
+                                 job.chunking.words, job.chunking.overlap, job.chunking.context)
     return path if same else None
 
 
@@ -292,8 +253,7 @@ class _Job:
     out: Path
     encoder: Encoder
     nlp: FrenchNLP
-    chunk_words: int
-    overlap: int
+    chunking: Chunking
     progress: bool
     build_id: str
     built_at: datetime
@@ -301,21 +261,20 @@ class _Job:
 
     def full(self) -> Manifest:
         actions = self.corpus.actions
-        analyses, keys, analysed = _analyses(actions, self.nlp, self.chunk_words, self.overlap, self.progress,
-                                             self.cache)
+        analyses, keys, analysed = cached_analyses(actions, self.nlp, self.chunking, self.progress, self.cache)
         db = store.connect(self.out / STORE_FILE, readonly=False)
         store.create(db)
         rows = list(range(1, len(actions) + 1))
         texts = self._insert(db, rows, rows, actions, keys, analyses, first_chunk=1)
         store.add_counts(db, *_counts(analyses, +1))
         db.commit()
-        vectors, vector_keys, embedded = _embed(texts, self.encoder, self.progress, self.cache)
+        wholes = [whole_text(a) for a in actions]
+        vectors, vector_keys, embedded = _embed(texts + wholes, self.encoder, self.progress, self.cache, len(texts))
         ids = np.arange(1, len(texts) + 1, dtype=np.int64)
-        ann = dense.ann_index(vectors, ids, self.encoder.dimension) if len(ids) > dense.ANN_ABOVE else None
-        postings = lexical.Postings.from_counts(zip(rows, map(_columns, analyses)), len(actions) + 1)
-        owners, sections = self._chunk_owners(db)
-        profiles = dense.action_profiles(vectors, owners, sections)
-        self._finish(db, vectors, ids, ann, postings, profiles)
+        ann = dense.ann_index(vectors[:len(texts)], ids, self.encoder.dimension) if len(ids) > dense.ANN_ABOVE else None
+        postings = lexical.Postings.from_counts(zip(rows, (a.column_terms() for a in analyses)), len(actions) + 1)
+        fiches = (np.asarray(rows, dtype=np.int64), vectors[len(texts):])
+        self._finish(db, vectors[:len(texts)], ids, ann, postings, fiches)
         if self.cache is not None:
             self.cache.keep_only(self.encoder.name, vector_keys, keys)
         return self._manifest(len(texts), analysed, embedded, ann)
@@ -324,13 +283,13 @@ class _Job:
         """Copy the previous build and replace only the actions whose analysis key changed; None when a full
         build is the better choice (too much changed, or the previous build cannot be read)."""
         actions = self.corpus.actions
-        keys = [analysis_key(a, self.nlp.model, self.chunk_words, self.overlap) for a in actions]
+        keys = [analysis_key(a, self.nlp.model, self.chunking) for a in actions]
         try:
             with store.connect(previous / STORE_FILE, readonly=True) as old_db:
                 old = dict(old_db.execute("SELECT key, rowid FROM actions").fetchall())
             old_vectors, old_ids, old_ann = dense.read_chunks(previous, for_search=False)
             old_postings = lexical.Postings.load(previous)
-            old_profile_ids, old_profiles = dense.read_raw_profiles(previous)
+            old_fiche_ids, old_fiches = dense.read_fiches(previous)
         except (sqlite3.Error, OSError, ValueError, RuntimeError) as exc:
             log.warning("previous build %s unreadable (%s): full build", previous, exc)
             return None
@@ -345,11 +304,11 @@ class _Job:
             return None  # their word counts cannot be subtracted without their analyses
 
         new_actions = [actions[i] for i in fresh]
-        analyses, _, analysed = _analyses(new_actions, self.nlp, self.chunk_words, self.overlap, self.progress,
-                                          self.cache)
+        analyses, _, analysed = cached_analyses(new_actions, self.nlp, self.chunking, self.progress, self.cache)
         shutil.copyfile(previous / STORE_FILE, self.out / STORE_FILE)
         db = store.connect(self.out / STORE_FILE, readonly=False)
         gone = [row for r in removed for row in db.execute("SELECT rowid, key FROM chunks WHERE action = ?", (r,))]
+        removed_actions = store.records(db, removed)
         store.delete_actions(db, removed)
         first_row = max(old.values(), default=0) + 1
         rows = list(range(first_row, first_row + len(fresh)))
@@ -361,7 +320,9 @@ class _Job:
         store.add_counts(db, *_counts(analyses, +1))
         db.commit()
 
-        new_vectors, _, embedded = _embed(texts, self.encoder, self.progress, self.cache)
+        new_vectors, _, embedded = _embed(texts + [whole_text(a) for a in new_actions], self.encoder, self.progress,
+                                          self.cache, len(texts))
+        new_vectors, new_fiches = new_vectors[:len(texts)], new_vectors[len(texts):]
         gone_ids = np.asarray([r for r, _ in gone], dtype=np.int64)
         keep = ~np.isin(old_ids, gone_ids)
         new_ids = np.arange(len(texts), dtype=np.int64) + int(old_ids.max(initial=0)) + 1
@@ -374,43 +335,35 @@ class _Job:
             ann = old_ann
         else:
             ann = dense.ann_index(vectors, ids, self.encoder.dimension)
-        postings = old_postings.patch(np.asarray(removed, dtype=np.int64), zip(rows, map(_columns, analyses)),
-                                      first_row + len(fresh))
+        postings = old_postings.patch(np.asarray(removed, dtype=np.int64),
+                                      zip(rows, (a.column_terms() for a in analyses)), first_row + len(fresh))
         still = {k for (k,) in db.execute("SELECT key FROM chunks")}
-        owners, sections = self._chunk_owners(db, first_chunk=int(new_ids[0]) if len(new_ids) else None)
-        profile_ids, profiles = dense.action_profiles(new_vectors, owners, sections)
-        kept = ~np.isin(old_profile_ids, removed)
-        profiles = (np.concatenate([old_profile_ids[kept], profile_ids]),
-                    np.concatenate([old_profiles[kept], profiles]))
-        self._finish(db, vectors, ids, ann, postings, profiles)
-        self.cache.forget(self.encoder.name, {k for _, k in gone} - still, removed_keys)
+        kept = ~np.isin(old_fiche_ids, removed)
+        fiches = (np.concatenate([old_fiche_ids[kept], np.asarray(rows, dtype=np.int64)]),
+                  np.concatenate([old_fiches[kept], new_fiches]))
+        self._finish(db, vectors, ids, ann, postings, fiches)
+        gone_wholes = {sha(whole_text(a)) for a in removed_actions} - {sha(whole_text(a)) for a in actions}
+        self.cache.forget(self.encoder.name, ({k for _, k in gone} - still) | gone_wholes, removed_keys)
         return self._manifest(len(ids), analysed, embedded, ann, patched_from=previous.name)
 
     def _insert(self, db: sqlite3.Connection, rows: Sequence[int], positions: Sequence[int],
                 actions: Sequence[Action], keys: Sequence[bytes], analyses: Sequence[dict], first_chunk: int) -> list[str]:
-        """Rows of some actions and their chunks; returns the chunk texts, in chunk rowid order."""
+        """Rows of some actions and their chunks; returns the texts their vectors read, in chunk rowid order."""
         texts: list[str] = []
         for rowid, position, action, key, analysis in zip(rows, positions, actions, keys, analyses):
             store.insert_action(db, rowid, position, key, identity(action), action)
-            for section, chunk_position, text, terms in analysis["chunks"]:
-                store.insert_chunk(db, first_chunk + len(texts), rowid, Chunk(action.id, section, chunk_position, text),
-                                   _sha(text), terms)
+            for chunk in analysis.chunks:
+                text = self.chunking.embedded(action, chunk.section, chunk.text)
+                store.insert_chunk(db, first_chunk + len(texts), rowid, chunk, sha(text))
                 texts.append(text)
         return texts
 
-    @staticmethod
-    def _chunk_owners(db: sqlite3.Connection, first_chunk: int | None = 1) -> tuple[np.ndarray, list[str]]:
-        """(action rowid, section) of the chunks from rowid `first_chunk` on (None: no chunk), in rowid order."""
-        rows = db.execute("SELECT action, section FROM chunks WHERE rowid >= ? ORDER BY rowid",
-                          (first_chunk,)).fetchall() if first_chunk is not None else []
-        return np.fromiter((a for a, _ in rows), dtype=np.int64, count=len(rows)), [s for _, s in rows]
-
     def _finish(self, db: sqlite3.Connection, vectors: np.ndarray, ids: np.ndarray, ann: faiss.Index | None,
-                postings: lexical.Postings, profiles: tuple[np.ndarray, np.ndarray]) -> None:
-        """Write what is derived from the rows: chunk vectors and their index, profiles, lexical postings."""
+                postings: lexical.Postings, fiches: tuple[np.ndarray, np.ndarray]) -> None:
+        """Write what is derived from the rows: chunk vectors and their index, fiche vectors, lexical postings."""
         db.close()
         dense.write_chunks(self.out, vectors, ids, ann)
-        dense.write_profiles(self.out, *profiles)
+        dense.write_fiches(self.out, *fiches)
         postings.save(self.out)
 
     def _manifest(self, chunks: int, analysed: int, embedded: int, ann: faiss.Index | None,
@@ -421,7 +374,8 @@ class _Job:
             built_at=self.built_at.isoformat(timespec="seconds"), encoder=self.encoder.name,
             dimension=self.encoder.dimension, spacy_model=self.nlp.model, source=str(c.source),
             source_sha256=c.checksum, actions=len(c.actions), chunks=chunks, duplicates=c.duplicates,
-            chunk_words=self.chunk_words, overlap_sentences=self.overlap, actions_analysed=analysed,
+            chunk_words=self.chunking.words, overlap_sentences=self.chunking.overlap,
+            chunk_context=self.chunking.context, analysis_version=ANALYSIS_VERSION, actions_analysed=analysed,
             actions_reused=len(c.actions) - analysed, passages_embedded=embedded,
             passages_reused=chunks - embedded if self.cache is not None else 0,
             search="exact" if ann is None else "ivf", patched_from=patched_from,
@@ -478,7 +432,7 @@ def load_index(index_dir: Path, encoder_name: str | None = None) -> Index:
         raise IndexMismatchError("encoder", encoder_name, manifest.encoder)
     try:
         chunk_matrix, chunk_ids, chunk_ann = dense.read_chunks(path)
-        action_vectors = faiss.read_index(str(path / dense.PROFILES_FILE))
+        fiche_ids, fiche_matrix = dense.read_fiches(path)
         postings = lexical.Postings.load(path)
         db = store.connect(path / STORE_FILE, readonly=True)
         (count,) = db.execute("SELECT count(*) FROM actions").fetchone()
@@ -488,4 +442,6 @@ def load_index(index_dir: Path, encoder_name: str | None = None) -> Index:
     if count != manifest.actions or len(chunk_ids) != manifest.chunks or vectors not in (
             manifest.chunks, (manifest.chunks, manifest.dimension)):
         raise IndexMissingError(f"{path}: index files disagree with manifest.json; rebuild it with `semsearch reindex`")
-    return Index(path, manifest, db, chunk_matrix, chunk_ids, chunk_ann, action_vectors, postings)
+    if len(fiche_ids) != manifest.actions:
+        raise IndexMissingError(f"{path}: index files disagree with manifest.json; rebuild it with `semsearch reindex`")
+    return Index(path, manifest, db, chunk_matrix, chunk_ids, chunk_ann, fiche_ids, fiche_matrix, postings)

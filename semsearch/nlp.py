@@ -134,13 +134,47 @@ def _stop_words() -> frozenset[str]:
     return frozenset(fold(w) for w in STOP_WORDS) | _DOMAIN_STOP
 
 
+# Word classes whose lemmas may stand for one another: "devoirs" (noun) and "devons" (verb) share the lemma
+# "devoir" but are not the same word; "travaux" and "travail" (both nouns) are.
+_EDGES = "-'./"  # stripped from both ends of a word
+MIN_STEM = 4
+_CLASSES = {"NOUN": "n", "PROPN": "n", "ADJ": "n", "VERB": "v", "AUX": "v"}
+
+
 @dataclass(frozen=True)
 class Term:
-    """One content word: as written (lower-cased), folded (for matching and highlighting), and its index term."""
+    """One content word of an analysed text.
 
-    text: str
-    surface: str
+    `term` is what the lexical index keys on: the Snowball stem of the folded word as written, so that a word
+    meets its inflections and derivations with the same stem (précaires/précaire, accompagner/accompagnement)
+    whatever the accents, or, for an acronym, the acronym itself (CAF never meets "cafés"). `family` is the
+    tagger's lemma and word class ("devoir/v"): the search lets words of one family meet when their stems
+    differ (travaux/travail), never across classes (devoirs/devons).
+    """
+
+    text: str  # as written, lower-cased: how the fiches spell the word
+    surface: str  # folded: how a user may type it
     term: str
+    family: str = ""  # "" where no tagger ran (query words)
+    start: int = 0  # the word's characters in the analysed (cleaned) text
+    end: int = 0
+
+    @property
+    def acronym(self) -> bool:
+        return self.term.isupper()
+
+
+def _acronyms(tokens: Any) -> set[int]:
+    """Positions of the tokens written as acronyms: all capitals, two letters or more, and not one word of a
+    run of capitals ("CENTRE SOCIAL", a shouted title) that a space joins to another such word."""
+    caps = [t.text.isupper() and sum(ch.isalpha() for ch in t.text) >= 2 for t in tokens]
+    out = set()
+    for i, tok in enumerate(tokens):
+        joined_before = i > 0 and caps[i - 1] and bool(tokens[i - 1].whitespace_)
+        joined_after = i + 1 < len(tokens) and caps[i + 1] and bool(tok.whitespace_)
+        if caps[i] and not joined_before and not joined_after:
+            out.add(i)
+    return out
 
 
 class FrenchNLP:
@@ -161,10 +195,12 @@ class FrenchNLP:
         self._tokenizer = self._load(self.UNUSED + self.ANALYSIS).tokenizer
         self._analyser: Any = None  # spacy.Language, once a text is analysed
         self._loading = threading.Lock()
-        self._stop = _stop_words()
+        self.stop_words = _stop_words()
         self._stemmer = snowballstemmer.stemmer("french")
         self._stemmer_lock = threading.Lock()  # a snowballstemmer object keeps per-call state: not thread-safe
         self.stem = lru_cache(maxsize=65536)(self._stem)  # per instance: words repeat a lot in a corpus
+        # The index terms of a short text (a fiche's partners, structure...), asked again by every search that shows it.
+        self.word_terms = lru_cache(maxsize=16384)(lambda text: frozenset(t.term for t in self.words(text)))
 
     def _load(self, exclude: tuple[str, ...]) -> Any:
         _precompile_token_match(self.model)  # again for the second load: re's cache may have dropped it
@@ -203,29 +239,43 @@ class FrenchNLP:
     def terms_many(self, texts: Iterable[str]) -> Iterator[list[Term]]:
         """Batch form of `terms`: spaCy's pipe is several times faster than one call per text."""
         for doc in self._nlp.pipe((clean(t) for t in texts), disable=["parser"]):
-            yield [t for t in (self._term(tok.text, tok.lemma_) for tok in doc) if t is not None]
+            yield self._content(doc, tagged=True)
 
     def words(self, text: str) -> list[Term]:
-        """Content words cut by the tokenizer alone, each word stemmed as written rather than as its lemma.
+        """Content words cut by the tokenizer alone, with the same index terms as `terms` gives them.
 
         For queries: the tagger and lemmatizer cost ~2 ms of a search and a 3-word query gives them no
-        context; the search maps the words the fiches use to the terms their analysis gave them anyway, so
-        lemmas only matter for words the corpus never uses (dev eval unchanged, docs/QUALITY.md).
+        context. A term depends only on the word as written (and its capitals), so the tokenizer is enough;
+        the search finds a query word's families in the lexicon of the fiches.
         """
-        return [t for t in (self._term(tok.text, tok.text) for tok in self._tokenizer(clean(text)))
-                if t is not None]
+        return self._content(self._tokenizer(clean(text)), tagged=False)
 
-    def _term(self, text: str, lemma: str) -> Term | None:
-        surface = fold(text)
-        if surface.endswith("'"):  # an elision: l' d' qu' n' s' j' m' t' c'
-            return None
-        word = surface.strip("-'.")
-        if len(word) < 2 or not any(ch.isalpha() for ch in word) or word in self._stop:
-            return None
-        return Term(text=text.lower().strip("-'."), surface=word, term=self.stem(lemma or text))
+    def _content(self, doc: Any, tagged: bool) -> list[Term]:
+        acronyms = _acronyms(doc)
+        out = []
+        for i, tok in enumerate(doc):
+            surface = fold(tok.text)
+            if surface.endswith("'"):  # an elision: l' d' qu' n' s' j' m' t' c'
+                continue
+            word = surface.strip(_EDGES)
+            if len(word) < 2 or not any(ch.isalpha() for ch in word) or word in self.stop_words:
+                continue
+            start = tok.idx + len(surface) - len(surface.lstrip(_EDGES))
+            term = word.upper() if i in acronyms else self.stem(word)
+            family = ""
+            if tagged:
+                family = f"{fold(tok.lemma_).strip(_EDGES) or word}/{_CLASSES.get(tok.pos_, tok.pos_.lower())}"
+            out.append(Term(tok.text.lower().strip(_EDGES), word, term, family, start, start + len(word)))
+        return out
 
     def _stem(self, word: str) -> str:
-        """Folded Snowball stem of a lemma; stemming before folding keeps Snowball's accent rules."""
+        """Snowball stem of a word, folded first: "précarité" and "precarite" get the same stem, as users type
+        either and the fiches write both. A stem under MIN_STEM letters says too little ("café" and "Caf", the
+        family benefits office, both give "caf"): the word itself stands, singular."""
+        folded = fold(word)
         with self._stemmer_lock:  # service threads stem query words at once (IndexError and wrong stems seen)
-            stem = self._stemmer.stemWord(word.lower())
-        return fold(stem).strip("-'.")
+            stem = self._stemmer.stemWord(folded).strip(_EDGES)
+        if len(stem) >= MIN_STEM:
+            return stem
+        single = folded.rstrip("sx")
+        return single if len(single) >= 2 else folded

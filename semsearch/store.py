@@ -14,11 +14,11 @@ import sqlite3
 import zlib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from .records import FACETS, Action, Chunk
+from .analysis import AnalysedChunk, Analysis, Span, spans_from_json, spans_to_json
+from .records import FACETS, Action
 
 SCHEMA = """
 CREATE TABLE actions (
@@ -30,11 +30,12 @@ CREATE INDEX facets_by_value ON facets (facet, value, action);
 CREATE INDEX facets_by_action ON facets (action);
 CREATE TABLE chunks (
     rowid INTEGER PRIMARY KEY, action INTEGER NOT NULL, section TEXT NOT NULL, position INTEGER NOT NULL,
-    key BLOB NOT NULL, text TEXT NOT NULL, terms TEXT NOT NULL
+    key BLOB NOT NULL, text TEXT NOT NULL, spans TEXT NOT NULL
 );
 CREATE INDEX chunks_by_action ON chunks (action);
 CREATE TABLE lexicon (
-    surface TEXT NOT NULL, term TEXT NOT NULL, frequency INTEGER NOT NULL, PRIMARY KEY (surface, term)
+    surface TEXT NOT NULL, term TEXT NOT NULL, family TEXT NOT NULL, frequency INTEGER NOT NULL,
+    PRIMARY KEY (surface, term, family)
 ) WITHOUT ROWID;
 CREATE TABLE spellings (
     surface TEXT NOT NULL, spelling TEXT NOT NULL, frequency INTEGER NOT NULL, PRIMARY KEY (surface, spelling)
@@ -42,6 +43,7 @@ CREATE TABLE spellings (
 """
 # How the fiches spell each folded word: the commonest spelling, ties to the greatest (deterministic).
 SPELLINGS_SQL = "SELECT surface, spelling FROM spellings ORDER BY frequency, spelling"
+LEXICON_SQL = "SELECT surface, term, family, frequency FROM lexicon"
 
 
 def connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
@@ -66,18 +68,62 @@ def insert_action(db: sqlite3.Connection, rowid: int, position: int, key: bytes,
     )
 
 
-def insert_chunk(db: sqlite3.Connection, rowid: int, action_rowid: int, chunk: Chunk, key: bytes,
-                 terms: Sequence[Sequence[str]]) -> None:
-    db.execute("INSERT INTO chunks (rowid, action, section, position, key, text, terms) VALUES (?, ?, ?, ?, ?, ?, ?)",
-               (rowid, action_rowid, chunk.section, chunk.position, key, chunk.text, json.dumps(terms)))
+def records(db: sqlite3.Connection, rowids: Iterable[int]) -> list[Action]:
+    """The actions of some rowids, in that order (unknown rowids left out)."""
+    out = []
+    for rowid in rowids:
+        row = db.execute("SELECT data FROM actions WHERE rowid = ?", (rowid,)).fetchone()
+        if row is not None:
+            out.append(Action.from_dict(json.loads(row[0])))
+    return out
+
+
+def chunks_of(db: sqlite3.Connection, action_rowid: int) -> list[tuple[int, str, str, tuple[Span, ...]]]:
+    """(rowid, section, text, spans) of an action's passages, in display order."""
+    rows = db.execute("SELECT rowid, section, text, spans FROM chunks WHERE action = ? ORDER BY rowid",
+                      (action_rowid,)).fetchall()
+    return [(rowid, section, text, spans_from_json(spans)) for rowid, section, text, spans in rows]
+
+
+def chunk_owners(db: sqlite3.Connection) -> np.ndarray:
+    """(chunk rowid, action rowid) of every passage, as an (n, 2) array."""
+    return np.asarray(db.execute("SELECT rowid, action FROM chunks").fetchall(), dtype=np.int64).reshape(-1, 2)
+
+
+def action_rows(db: sqlite3.Connection) -> list[tuple[int, str, int, str]]:
+    """(rowid, id, position, identity) of every action."""
+    return db.execute("SELECT rowid, id, position, identity FROM actions").fetchall()
+
+
+def record(db: sqlite3.Connection, rowid: int) -> Action:
+    (data,) = db.execute("SELECT data FROM actions WHERE rowid = ?", (rowid,)).fetchone()
+    return Action.from_dict(json.loads(data))
+
+
+def titles(db: sqlite3.Connection) -> dict[str, str]:
+    """Title -> id of every action (the evaluation's judgments name fiches by title)."""
+    return dict(db.execute("SELECT json_extract(data, '$.title'), id FROM actions"))
+
+
+def lexicon(db: sqlite3.Connection) -> list[tuple[str, str, str, int]]:
+    return db.execute(LEXICON_SQL).fetchall()
+
+
+def spellings(db: sqlite3.Connection) -> list[tuple[str, str]]:
+    return db.execute(SPELLINGS_SQL).fetchall()
+
+
+def insert_chunk(db: sqlite3.Connection, rowid: int, action_rowid: int, chunk: AnalysedChunk, key: bytes) -> None:
+    db.execute("INSERT INTO chunks (rowid, action, section, position, key, text, spans) VALUES (?, ?, ?, ?, ?, ?, ?)",
+               (rowid, action_rowid, chunk.section, chunk.position, key, chunk.text, spans_to_json(chunk.spans)))
 
 
 _DELETE = ("DELETE FROM actions WHERE rowid = ?", "DELETE FROM facets WHERE action = ?",
            "DELETE FROM chunks WHERE action = ?")
-_UPSERT = "INSERT INTO {0} (surface, {1}, frequency) VALUES (?, ?, ?) ON CONFLICT (surface, {1}) " \
+_UPSERT = "INSERT INTO {0} ({1}, frequency) VALUES ({2}?) ON CONFLICT ({1}) " \
     "DO UPDATE SET frequency = frequency + excluded.frequency"
-_ADD = ((_UPSERT.format("lexicon", "term"), "DELETE FROM lexicon WHERE frequency <= 0"),
-        (_UPSERT.format("spellings", "spelling"), "DELETE FROM spellings WHERE frequency <= 0"))
+_ADD = ((_UPSERT.format("lexicon", "surface, term, family", "?, ?, ?, "), "DELETE FROM lexicon WHERE frequency <= 0"),
+        (_UPSERT.format("spellings", "surface, spelling", "?, ?, "), "DELETE FROM spellings WHERE frequency <= 0"))
 
 
 def delete_actions(db: sqlite3.Connection, rowids: Sequence[int]) -> None:
@@ -85,7 +131,7 @@ def delete_actions(db: sqlite3.Connection, rowids: Sequence[int]) -> None:
         db.executemany(sql, ((r,) for r in rowids))
 
 
-def add_counts(db: sqlite3.Connection, lexicon: Iterable[tuple[str, str, int]],
+def add_counts(db: sqlite3.Connection, lexicon: Iterable[tuple[str, str, str, int]],
                spellings: Iterable[tuple[str, str, int]]) -> None:
     """Add (or, with negative counts, subtract) word counts; rows that fall to zero are removed."""
     for (upsert, prune), rows in zip(_ADD, (lexicon, spellings)):
@@ -136,18 +182,19 @@ class BuildCache:
             self.db.executemany("INSERT OR REPLACE INTO embeddings (encoder, key, vector) VALUES (?, ?, ?)",
                                 [(encoder, k, np.asarray(v, dtype=np.float32).tobytes()) for k, v in zip(keys, vectors)])
 
-    def analyses(self, keys: Sequence[bytes]) -> dict[bytes, Any]:
+    def analyses(self, keys: Sequence[bytes]) -> dict[bytes, Analysis]:
         out = {}
         for start in range(0, len(keys), _LOOKUP):
             part = keys[start:start + _LOOKUP]
             rows = self.db.execute(f"SELECT key, data FROM analyses WHERE key IN ({', '.join('?' * len(part))})", part)
-            out.update((key, json.loads(zlib.decompress(data))) for key, data in rows)
+            out.update((key, Analysis.from_json(json.loads(zlib.decompress(data)))) for key, data in rows)
         return out
 
-    def put_analyses(self, items: Iterable[tuple[bytes, Any]]) -> None:
+    def put_analyses(self, items: Iterable[tuple[bytes, Analysis]]) -> None:
         with self.db:
             self.db.executemany("INSERT OR REPLACE INTO analyses (key, data) VALUES (?, ?)",
-                                [(k, zlib.compress(json.dumps(v, ensure_ascii=False).encode(), 1)) for k, v in items])
+                                [(k, zlib.compress(json.dumps(v.to_json(), ensure_ascii=False).encode(), 1))
+                                 for k, v in items])
 
     def forget(self, encoder: str, vector_keys: Iterable[bytes], analysis_keys: Iterable[bytes]) -> None:
         """Drop entries a patched build no longer uses (a full build calls keep_only instead)."""

@@ -1,4 +1,4 @@
-"""The dense side of an index: chunk vectors, the approximate index over them, and the action profiles.
+"""The dense side of an index: chunk vectors, the approximate index over them, and the fiche vectors.
 
 Chunk vectors are always kept whole in `chunk_vectors.npy` (memory-mapped at load): the exact search scans
 them, passages and "similar" read single rows, and a reindex copies the unchanged rows instead of
@@ -11,14 +11,13 @@ a graph (minutes at 10 000 actions), and because its k-means cells keep near-dup
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from pathlib import Path
 
 import faiss
 import numpy as np
 
 VECTORS_FILE, IDS_FILE, ANN_FILE = "chunk_vectors.npy", "chunk_ids.npy", "chunks.faiss"
-PROFILES_FILE, RAW_PROFILES_FILE = "actions.faiss", "action_profiles.npz"
+FICHE_VECTORS_FILE, FICHE_IDS_FILE = "fiche_vectors.npy", "fiche_ids.npy"
 # Exact search up to here: ~46 MB scanned, ~5 ms on one core (docs/BENCHMARKS.md). About 2 500 actions.
 ANN_ABOVE = 30_000
 PARALLEL_SCAN_ABOVE = 5_000  # vectors an IVF query scans, above which one query uses several threads
@@ -41,14 +40,6 @@ HNSW_QUANTIZER_CELLS = 1024
 def normalise(vectors: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
-
-
-def flat_index(vectors: np.ndarray, ids: np.ndarray, dimension: int) -> faiss.Index:
-    """Exact inner product (= cosine on unit vectors); IDMap2 so vectors can be read back by id."""
-    index = faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
-    if len(ids):
-        index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids.astype(np.int64))
-    return index
 
 
 def ann_index(vectors: np.ndarray, ids: np.ndarray, dimension: int) -> faiss.IndexIVFFlat:
@@ -119,47 +110,13 @@ def read_chunks(directory: Path, *, for_search: bool = True) -> tuple[np.ndarray
     return None, ids, ann
 
 
-def action_profiles(vectors: np.ndarray, owners: np.ndarray, sections: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """(action rowids, raw profiles): each action's mean of its sections' mean vectors, not yet centred.
-
-    Each section counts once whatever its length, so a long description does not drown the summary and
-    the profile does not depend on the chunk size. Raw profiles are kept with the build so that a reindex
-    computes only the changed actions' ones; `centred` then turns them into what "similar" compares.
-    Grouped sums, not a mask per action: the masks were O(actions x chunks), minutes at 10 000.
-    """
-    action_ids = np.unique(owners)
-    if not len(action_ids):
-        return action_ids, np.zeros((0, vectors.shape[1]), dtype=np.float64)
-    groups: dict[tuple[int, str], int] = {}
-    group = np.fromiter((groups.setdefault((int(o), s), len(groups)) for o, s in zip(owners, sections)),
-                        dtype=np.int64, count=len(owners))
-    section_means = _group_sums(vectors, group, len(groups)) / np.bincount(group, minlength=len(groups))[:, None]
-    group_action = np.searchsorted(action_ids, np.fromiter((o for o, _ in groups), dtype=np.int64, count=len(groups)))
-    profiles = (_group_sums(section_means, group_action, len(action_ids))
-                / np.bincount(group_action, minlength=len(action_ids))[:, None])
-    return action_ids, profiles
+def write_fiches(directory: Path, action_ids: np.ndarray, vectors: np.ndarray) -> None:
+    """One vector per action, of its whole text (chunking.whole_text), rows in action rowid order."""
+    order = np.argsort(action_ids, kind="stable")
+    np.save(directory / FICHE_IDS_FILE, action_ids[order].astype(np.int64))
+    np.save(directory / FICHE_VECTORS_FILE, np.ascontiguousarray(vectors[order], dtype=np.float32))
 
 
-def centred(profiles: np.ndarray) -> np.ndarray:
-    """Profiles minus the corpus mean, unit length: subtracting the mean removes what every fiche shares
-    ("centre social", "habitants"). Dev recall@3 of similar: 0.50 plain chunk mean -> 1.00 (docs/QUALITY.md)."""
-    if not len(profiles):
-        return profiles.astype(np.float32)
-    return normalise(profiles - profiles.mean(axis=0))
-
-
-def write_profiles(directory: Path, action_ids: np.ndarray, raw: np.ndarray) -> None:
-    np.savez(directory / RAW_PROFILES_FILE, ids=action_ids, raw=raw)
-    faiss.write_index(flat_index(centred(raw), action_ids, raw.shape[1]), str(directory / PROFILES_FILE))
-
-
-def read_raw_profiles(directory: Path) -> tuple[np.ndarray, np.ndarray]:
-    with np.load(directory / RAW_PROFILES_FILE) as data:
-        return data["ids"], data["raw"]
-
-
-def _group_sums(rows: np.ndarray, group: np.ndarray, groups: int) -> np.ndarray:
-    """Sum of the rows of each group (every group non-empty), in float64: sort + reduceat, ~20x np.add.at."""
-    order = np.argsort(group, kind="stable")
-    starts = np.searchsorted(group[order], np.arange(groups))
-    return np.add.reduceat(np.asarray(rows, dtype=np.float64)[order], starts, axis=0)
+def read_fiches(directory: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(action rowids ascending, their fiche vectors)."""
+    return np.load(directory / FICHE_IDS_FILE), np.load(directory / FICHE_VECTORS_FILE)

@@ -1,0 +1,114 @@
+"""What the French analysis of one action hands to the index: typed records, and their JSON form for the cache.
+
+An action's analysis is its lexical columns as content words (semsearch.nlp.Term) and its passages, each with
+the character span and index term of every content word in it, so that a passage shown as evidence highlights
+exactly the words the lexical index matched. It depends only on the action, the spaCy model and the chunking,
+so it is computed once per action and kept in the build cache (store.BuildCache) under `analysis_key`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from .chunking import Chunking, chunk_action
+from .nlp import FrenchNLP, Term
+from .records import Action
+
+# Bump when nlp or chunking change what an analysis holds, so cached analyses are recomputed.
+# 3: terms are stems of the word as written (acronyms kept whole) with the lemma's family; passages carry spans.
+ANALYSIS_VERSION = 3
+# Lexical columns and their BM25 weights (see lexical.py); what a user may name goes into one of them.
+COLUMNS = ("title", "keywords", "summary", "body")
+
+
+class Span(NamedTuple):
+    """A content word of a passage: its characters in the passage text and its index term. A named tuple: a
+    search reads thousands of them (every passage of every result), made straight from JSON."""
+
+    start: int
+    end: int
+    term: str
+
+
+@dataclass(frozen=True)
+class AnalysedChunk:
+    section: str
+    position: int
+    text: str
+    spans: tuple[Span, ...]
+
+    @property
+    def terms(self) -> frozenset[str]:
+        return frozenset(s.term for s in self.spans)
+
+
+@dataclass(frozen=True)
+class Analysis:
+    columns: dict[str, list[Term]]  # lexical column -> its content words, in order
+    chunks: list[AnalysedChunk]
+
+    def column_terms(self) -> dict[str, list[str]]:
+        """The index terms of each lexical column, in order, as lexical.Postings counts them."""
+        return {c: [t.term for t in terms] for c, terms in self.columns.items()}
+
+    def words(self) -> Iterable[Term]:
+        for terms in self.columns.values():
+            yield from terms
+
+    def to_json(self) -> dict:
+        return {"columns": {c: [[t.text, t.surface, t.term, t.family] for t in terms]
+                            for c, terms in self.columns.items()},
+                "chunks": [[c.section, c.position, c.text, [[s.start, s.end, s.term] for s in c.spans]]
+                           for c in self.chunks]}
+
+    @classmethod
+    def from_json(cls, data: dict) -> Analysis:
+        return cls({c: [Term(*row) for row in rows] for c, rows in data["columns"].items()},
+                   [AnalysedChunk(section, position, text, tuple(Span(*s) for s in spans))
+                    for section, position, text, spans in data["chunks"]])
+
+
+def spans_from_json(text: str) -> tuple[Span, ...]:
+    """The spans of a passage as the store keeps them (JSON)."""
+    return tuple(map(Span._make, json.loads(text)))
+
+
+def spans_to_json(spans: Sequence[Span]) -> str:
+    return json.dumps([[s.start, s.end, s.term] for s in spans], ensure_ascii=False)
+
+
+def lexical_fields(action: Action) -> dict[str, str]:
+    """The text of each lexical column; everything a user may name goes into one of them."""
+    e = action.evaluation
+    body = [action.experience, action.initiative_detail, action.description, action.end_reasons, e.territory,
+            e.centre, e.residents, e.limits, e.perspectives, action.dimension, action.public, action.territory,
+            action.structure, action.department, " ".join(action.partners), " ".join(action.initiative)]
+    return {"title": action.title, "keywords": " ; ".join(action.keywords), "summary": action.summary,
+            "body": "\n".join(b for b in body if b)}
+
+
+def sha(text: str) -> bytes:
+    return hashlib.sha256(text.encode("utf-8")).digest()
+
+
+def analysis_key(action: Action, nlp_model: str, chunking: Chunking) -> bytes:
+    """What an action's analysis depends on: its record, the spaCy model, how it is cut and this code's version."""
+    return sha(json.dumps([ANALYSIS_VERSION, nlp_model, chunking.words, chunking.overlap, action.to_dict()],
+                          ensure_ascii=False, sort_keys=True))
+
+
+def analyse_actions(actions: Sequence[Action], nlp: FrenchNLP, chunking: Chunking) -> list[Analysis]:
+    """The analysis of each action: spaCy runs over all their columns, then over all their passages, in batches."""
+    fields = [lexical_fields(a) for a in actions]
+    analysed = nlp.terms_many(f[c] for f in fields for c in COLUMNS)
+    columns = [{c: next(analysed) for c in COLUMNS} for _ in actions]
+    chunks = [chunk_action(a, nlp.sentences, chunking.words, chunking.overlap) for a in actions]
+    # Passages are cleaned text already (sentences of nlp.clean), so the spans found in them index them as stored.
+    spans = nlp.terms_many(c.text for cs in chunks for c in cs)
+    return [Analysis(cols, [AnalysedChunk(c.section, c.position, c.text,
+                                          tuple(Span(t.start, t.end, t.term) for t in next(spans))) for c in cs])
+            for cols, cs in zip(columns, chunks)]
