@@ -63,6 +63,16 @@ class FacetTable:
             bounds = np.searchsorted(codes[order], np.arange(len(values) + 1))  # every value has a run
             self._pairs[facet] = (actions[order], bounds, values, code)
 
+    def holders(self, facet: str, value: str) -> np.ndarray:
+        """Rowids of the actions with this value of the facet (none for an unknown value)."""
+        owners, bounds, _, code = self._pairs[facet]
+        c = code.get(value)
+        return owners[bounds[c]:bounds[c + 1]] if c is not None else np.zeros(0, dtype=np.int64)
+
+    def sizes(self, facet: str) -> np.ndarray:
+        """How many values of the facet each action rowid has."""
+        return np.bincount(self._pairs[facet][0], minlength=self._size)
+
     def pool(self, actions: Iterable[int] | None) -> np.ndarray:
         """Boolean mask over rowids of `actions` (every action when None), unknown rowids left out."""
         if actions is None:

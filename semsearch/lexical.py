@@ -1,10 +1,12 @@
-"""The lexical index: BM25 over folded stems, as postings arrays held in memory.
+"""The lexical index: BM25 over index terms, as postings arrays held in memory.
 
 In numpy rather than SQLite FTS5 (which it replaced): at 10 000 actions a common query word matches
-thousands of actions, and FTS5 ranks each match through its bm25() callback, ~50 ms a query; summing
-precomputed per-(term, action) weights with one bincount takes well under a millisecond. The scores are
-FTS5's own bm25 (k1 = 1.2, b = 0.75, column weights applied to term frequencies, document length over all
-columns, idf = ln((N - n + 0.5) / (n + 0.5)), floored at 1e-6), so rankings did not move when it changed.
+thousands of actions, and summing precomputed postings with one bincount per query word takes well under
+a millisecond. Each query word is scored once, over all the index terms it may match (its inflections,
+family and typo neighbours, see query.py), so a word with three spellings in a fiche counts as one word
+seen three times, not three words. Scores are divided by the most the query could score (every word
+saturated): a fiche's lexical score is then in [0, 1] and says how much of the query it holds, whatever
+the query's length, which is what lets the fusion and the matching threshold use one scale (fusion.py).
 
 Only raw counts are stored; idf and length normalisation are computed at load, so a reindex that adds or
 removes a few actions rebuilds these arrays from counts without reweighting anything by hand.
@@ -18,9 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
-# Lexical columns and their weights: a word in the title or keywords says more than one in the body.
-COLUMNS: dict[str, float] = {"title": 4.0, "keywords": 3.0, "summary": 1.5, "body": 1.0}
-K1, B = 1.2, 0.75  # FTS5's and most BM25 implementations' defaults
+# Lexical columns (analysis.COLUMNS) and their weights on term frequencies. Cross-validation (docs/QUALITY.md)
+# chose these flat weights over title and keywords x2 and x4: the title already counts through the passages'
+# vectors, which read it, and through the whole fiche's.
+COLUMNS: dict[str, float] = {"title": 1.0, "keywords": 1.0, "summary": 1.0, "body": 1.0}
+K1, B = 1.2, 0.75  # Lucene's and most BM25 implementations' defaults
 FILE = "lexical.npz"
 
 
@@ -39,22 +43,24 @@ class Postings:
     lengths: np.ndarray  # float32, indexed by action rowid
 
     @classmethod
-    def from_counts(cls, documents: Iterable[tuple[int, dict[str, Sequence[str]]]], size: int) -> Postings:
-        """Postings of (action rowid, {column: terms in order}) pairs; `size` is one more than the largest rowid."""
+    def from_counts(cls, documents: Iterable[tuple[int, dict[str, Sequence[str]]]], size: int,
+                    weights: dict[str, float] | None = None) -> Postings:
+        """Postings of (action rowid, {column: terms in order}) pairs; `size` is one more than the largest rowid.
+        `weights` replaces the column weights (the tuning compares several)."""
         vocabulary: dict[str, int] = {}
         term_ids: list[int] = []
         owners: list[int] = []
-        weights: list[float] = []
+        counted: list[float] = []
         lengths = np.zeros(size, dtype=np.float32)
         for rowid, columns in documents:
-            for column, weight in COLUMNS.items():
+            for column, weight in (weights or COLUMNS).items():
                 terms = columns.get(column, ())
                 lengths[rowid] += len(terms)
                 term_ids.extend(vocabulary.setdefault(t, len(vocabulary)) for t in terms)
                 owners.extend([rowid] * len(terms))
-                weights.extend([weight] * len(terms))
+                counted.extend([weight] * len(terms))
         return cls._assemble(list(vocabulary), np.asarray(term_ids, dtype=np.int64),
-                             np.asarray(owners, dtype=np.int64), np.asarray(weights, dtype=np.float64), lengths)
+                             np.asarray(owners, dtype=np.int64), np.asarray(counted, dtype=np.float64), lengths)
 
     def patch(self, removed: np.ndarray, documents: Iterable[tuple[int, dict[str, Sequence[str]]]],
               size: int) -> Postings:
@@ -109,45 +115,92 @@ class Postings:
             return cls(data["terms"], data["offsets"], data["actions"], data["frequencies"], data["lengths"])
 
 
+@dataclass(frozen=True)
+class LexicalMatches:
+    """The actions holding at least one query word, their normalised BM25, and each word's holders."""
+
+    ids: np.ndarray  # int64 action rowids, ascending
+    scores: np.ndarray  # float64 in [0, 1]: BM25 over the query words / the most the query could score
+    holders: list[np.ndarray]  # per query word, the rowids holding it, ascending
+
+    @classmethod
+    def empty(cls) -> LexicalMatches:
+        return cls(np.zeros(0, dtype=np.int64), np.zeros(0), [])
+
+    def held(self, rowid: int) -> list[bool]:
+        """Which query words an action holds (why it matched, word by word)."""
+        out = []
+        for owners in self.holders:
+            i = int(np.searchsorted(owners, rowid))
+            out.append(i < len(owners) and int(owners[i]) == rowid)
+        return out
+
+
 class LexicalIndex:
-    """BM25 scores of every action matching any of the query's terms, from postings weighted once at load."""
+    """BM25 of every action holding any of the query's words, from postings weighted once at load."""
 
     def __init__(self, postings: Postings) -> None:
         self.postings = postings
         self._term_index = {t: i for i, t in enumerate(postings.terms.tolist())}
         self._size = len(postings.lengths)
-        documents = int(np.count_nonzero(postings.lengths))
-        average = float(postings.lengths.sum()) / documents if documents else 1.0
-        hits = np.diff(postings.offsets)
-        idf = np.log((documents - hits + 0.5) / (hits + 0.5))
-        idf = np.where(idf <= 0, 1e-6, idf)
-        f = postings.frequencies.astype(np.float64)
-        norm = K1 * (1 - B + B * postings.lengths[postings.actions].astype(np.float64) / max(average, 1e-9))
-        self._scores = np.repeat(idf, hits) * f * (K1 + 1) / (f + norm)
+        self.documents = int(np.count_nonzero(postings.lengths))
+        average = float(postings.lengths.sum()) / self.documents if self.documents else 1.0
+        self._norm = K1 * (1 - B + B * postings.lengths.astype(np.float64) / max(average, 1e-9))
 
-    def match(self, terms: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        """(action rowids, bm25) of the actions holding at least one of `terms`, higher is better.
+    def idf(self, holders: int) -> float:
+        """Lucene's BM25 idf, never negative: a word in most fiches still counts a little."""
+        return float(np.log(1 + (self.documents - holders + 0.5) / (holders + 0.5)))
 
-        A term given twice counts twice, as a phrase repeated in an FTS5 query does.
+    def match(self, words: Sequence[Iterable[str]]) -> LexicalMatches:
+        """The actions holding at least one of the words, each word given as the index terms it may match.
+
+        A word no fiche holds still counts in the most the query could score, with the idf of a word no
+        fiche holds: a fiche holding "accueil" of "accueil des réfugiés ukrainiens" scores low.
         """
-        slices = [self._slice(t) for t in terms]
-        slices = [s for s in slices if s.stop > s.start]
-        if not slices:
-            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
-        actions = np.concatenate([self.postings.actions[s] for s in slices])
-        scores = np.bincount(actions, weights=np.concatenate([self._scores[s] for s in slices]), minlength=self._size)
-        ids = np.flatnonzero(np.bincount(actions, minlength=self._size)).astype(np.int64)  # O(actions), no sort
-        return ids, scores[ids]
+        holders: list[np.ndarray] = []
+        scores = np.zeros(self._size)
+        best = 0.0
+        for terms in words:
+            slices = [s for s in map(self._slice, set(terms)) if s.stop > s.start]
+            if len(slices) == 1:  # one term: its postings are the holders, already sorted
+                ids = self.postings.actions[slices[0]].astype(np.int64)
+                tf = self.postings.frequencies[slices[0]].astype(np.float64)
+            elif slices:
+                owners = np.concatenate([self.postings.actions[s] for s in slices])
+                summed = np.bincount(owners, weights=np.concatenate([self.postings.frequencies[s] for s in slices]),
+                                     minlength=self._size)
+                ids = np.flatnonzero(summed)
+                tf = summed[ids]
+            else:
+                ids, tf = np.zeros(0, dtype=np.int64), np.zeros(0)
+            idf = self.idf(len(ids))
+            scores[ids] += idf * tf * (K1 + 1) / (tf + self._norm[ids])  # ids are distinct: no np.add.at needed
+            holders.append(ids)
+            best += idf * (K1 + 1)
+        ids = np.flatnonzero(scores)
+        return LexicalMatches(ids, scores[ids] / best if best else scores[ids], holders)
 
-    def contains(self, action: int, terms: Iterable[str]) -> bool:
-        """Whether the action is indexed under any of `terms` (why a result matched, word by word)."""
+    def distinctive(self, rowid: int, count: int) -> list[str]:
+        """The `count` terms of an action with the highest tf x idf among those another action holds too: what
+        more-like-this searches with (a term of one fiche alone cannot bring up any other)."""
+        positions = np.flatnonzero(self.postings.actions == rowid)
+        term_ids = np.searchsorted(self.postings.offsets, positions, side="right") - 1
+        holders = np.diff(self.postings.offsets)[term_ids]
+        shared = holders > 1
+        positions, term_ids, holders = positions[shared], term_ids[shared], holders[shared]
+        weight = self.postings.frequencies[positions] * np.log(1 + (self.documents - holders + 0.5) / (holders + 0.5))
+        best = term_ids[np.lexsort((term_ids, -weight))[:count]]
+        return self.postings.terms[best].tolist()
+
+    def held(self, rowid: int, terms: Iterable[str]) -> set[str]:
+        """Which of `terms` an action holds."""
+        out = set()
         for term in terms:
-            s = self._slice(term)
-            owners = self.postings.actions[s]
-            i = int(np.searchsorted(owners, action))
-            if i < len(owners) and owners[i] == action:
-                return True
-        return False
+            owners = self.postings.actions[self._slice(term)]
+            i = int(np.searchsorted(owners, rowid))
+            if i < len(owners) and owners[i] == rowid:
+                out.add(term)
+        return out
 
     def _slice(self, term: str) -> slice:
         i = self._term_index.get(term)

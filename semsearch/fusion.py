@@ -1,0 +1,101 @@
+"""Fusion of the lexical and dense evidence into one score per action, and the matching set it defines.
+
+    evidence = words x L + passage x (z(best passage) - (1 - L) x chance(passages))
+                         + fiche x (z(whole fiche) - (1 - L) x chance(fiches))
+
+L is BM25 over the query's words divided by the most they could score, in [0, 1] (lexical.py); the z are in
+standard deviations above the query's background (semantic.py), less what the best of the corpus's passages
+or fiches reaches by chance, sqrt(2 ln n), in proportion to the share of the query the fiche does not hold:
+a fiche found by meaning alone must beat chance among all of them, a fiche holding every query word is judged
+on its own. Every term then keeps its meaning whatever the query and the corpus size, so one threshold can say
+"this fiche answers the query" — on 24 fiches or 10 000, where "atelier" holds thousands of fiches none of
+which stands out from the others, and "apiculture" none.
+In hybrid mode, once a fiche matches, every fiche also gets `feedback` x z(its similarity to the best match):
+pseudo-relevance feedback, which brings up the projects that resemble what was found (an editor's "useful
+neighbours") and lets them join the set when their own evidence is close. Without a match there is no
+feedback: a query nothing answers gets an empty set. When something matches, the best fiches left out form a
+separate, labelled tier of weaker neighbours ("voisin", search.NEIGHBOURS of them), never counted in `total`;
+a query nothing answers gets no neighbours either: it is told plainly that nothing was found.
+
+A convex combination of normalised scores rather than reciprocal rank fusion: RRF throws the scores away,
+so it cannot say when nothing matches, and on the development queries it ranked worse (docs/QUALITY.md).
+Every constant below is chosen by cross-validation over queries (`semsearch eval --tune`, evaluation/tuning.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from .lexical import LexicalMatches
+from .semantic import SemanticMatches
+
+MODES = ("hybrid", "semantic", "lexical")
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """The constants of the fusion: weights, then the evidence from which a fiche matches, per mode
+    (docs/QUALITY.md has the cross-validation that chose them)."""
+
+    passage: float = 1.0
+    fiche: float = 1.5
+    words: float = 2.0
+    feedback: float = 2.0
+    hybrid: float = 2.0
+    semantic: float = -1.0
+    lexical: float = 0.8  # 2 x 0.4: four tenths of what the query's words could score
+
+    def threshold(self, mode: str) -> float:
+        return getattr(self, mode)
+
+
+@dataclass(frozen=True)
+class Fused:
+    """Per action rowid: its score, and whether it is a match or may be a neighbour (the two never overlap)."""
+
+    score: np.ndarray
+    matches: np.ndarray  # bool
+    neighbours: np.ndarray  # bool: not a match, and something matched
+    lexical: np.ndarray  # the lexical part alone (0 where no query word), for explanations
+    semantic: np.ndarray  # the dense part alone
+    feedback_from: int | None  # rowid of the best match whose neighbours were brought up, if any
+    feedback: np.ndarray  # each action's similarity to it, in standard deviations (0 without feedback)
+
+
+def evidence(mode: str, ranking: Ranking, lexical: LexicalMatches, semantic: SemanticMatches,
+             size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(lexical part, dense part) of every action's evidence, indexed by rowid; a mode leaves out the other."""
+    held = np.zeros(size)
+    if mode != "semantic":
+        held[lexical.ids] = lexical.scores
+    dense = np.zeros(size)
+    if mode != "lexical":
+        unheld = 1.0 - held
+        dense = ranking.passage * (semantic.passage_z - unheld * semantic.passage_chance) \
+            + ranking.fiche * (semantic.fiche_z - unheld * semantic.fiche_chance)
+    return ranking.words * held, dense
+
+
+def fuse(mode: str, ranking: Ranking, lexical: LexicalMatches, semantic: SemanticMatches, exists: np.ndarray,
+         like: Callable[[np.ndarray], np.ndarray]) -> Fused:
+    """The evidence of every existing action, feedback from the best match in hybrid mode, and the two tiers.
+
+    Computed over every action, not the filtered ones: the set a filter leaves is this set intersected with
+    the filter, so facet counts are exactly what ticking a value returns."""
+    words, dense = evidence(mode, ranking, lexical, semantic, len(exists))
+    score = np.where(exists, words + dense, -np.inf)
+    threshold = ranking.threshold(mode)
+    feedback_from = None
+    feedback = np.zeros(len(exists))
+    if mode == "hybrid" and ranking.feedback and exists.any() and score.max() >= threshold:
+        feedback_from = int(np.argmax(score))
+        similarity = like(np.asarray([feedback_from]))[exists]
+        spread = float(similarity.std())
+        feedback[exists] = (similarity - float(similarity.mean())) / (spread if spread > 1e-9 else 1.0)
+        score = score + ranking.feedback * feedback
+    matches = score >= threshold
+    neighbours = exists & ~matches & matches.any()
+    return Fused(score, matches, neighbours, words, dense, feedback_from, feedback)

@@ -1,0 +1,115 @@
+"""The evidence shown for a result: its best passage with the matched words highlighted, and where else in the
+fiche the other query words were found.
+
+Highlights come from the spans the analysis stored with each passage (analysis.Span): a word is highlighted
+exactly when its index term is one a query word matched, so every highlighted word is a matched word, and the
+words listed as found in the passage are exactly the highlighted ones. Query words the fiche holds elsewhere
+are listed with the sections (or fields: partners, structure...) that hold them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .analysis import Span
+from .chunking import section_label
+from .nlp import FrenchNLP
+from .query import QueryWord
+from .records import Action
+
+# Fields the lexical index reads that no passage holds, with their French names.
+FIELDS: dict[str, str] = {"dimension": "Dimension", "public": "Public", "territory": "Territoire",
+                          "structure": "Structure", "department": "Département", "partners": "Partenaires",
+                          "initiative": "Initiative"}
+
+
+@dataclass
+class Passage:
+    section: str
+    label: str  # French name of the section, for display
+    text: str
+    highlights: list[tuple[int, int]]  # character spans of the matched words
+
+    def marked(self, start: str = "<mark>", end: str = "</mark>") -> str:
+        """The text with the matched words between `start` and `end`; not escaped (the API escapes for HTML)."""
+        out, last = [], 0
+        for a, b in self.highlights:
+            out += [self.text[last:a], start, self.text[a:b], end]
+            last = b
+        return "".join(out + [self.text[last:]])
+
+
+@dataclass(frozen=True)
+class Found:
+    """A query word the fiche holds outside the passage shown, and where."""
+
+    word: str
+    places: list[str]
+
+
+@dataclass
+class Evidence:
+    passage: Passage | None
+    in_passage: list[str] = field(default_factory=list)  # query words highlighted in the passage, as it writes them
+    elsewhere: list[Found] = field(default_factory=list)
+
+
+def _field_text(action: Action, name: str) -> str:
+    value = getattr(action, name)
+    return " ; ".join(value) if isinstance(value, list) else value
+
+
+ChunkRow = tuple[int, str, str, tuple[Span, ...]]  # store.chunks_of: rowid, section, text, spans
+
+
+def evidence(nlp: FrenchNLP, action: Action, chunks: Sequence[ChunkRow], words: Sequence[QueryWord],
+             held: Sequence[bool], cosines: Sequence[float] | None) -> Evidence:
+    """The passage to show for a result and which query words it holds.
+
+    `chunks`: the action's passages (store.chunks_of); `held[w]`: whether the fiche holds query word w (the
+    lexical index says so); `cosines`: each passage's cosine with the query, None in lexical mode. The passage
+    holding the most query words wins (the title-and-keywords passage only when no other does), then the
+    closest in meaning, then the first.
+    """
+    if not chunks:
+        return Evidence(None)
+    closeness = dict(zip((c[0] for c in chunks), cosines if cosines is not None else [0.0] * len(chunks)))
+    wanted = [w for w, h in zip(words, held) if h]
+
+    def holds(spans: Sequence[Span]) -> list[QueryWord]:
+        terms = {s.term for s in spans}
+        return [w for w in wanted if w.terms & terms]
+
+    def rank(chunk: ChunkRow) -> tuple[int, bool, float]:
+        rowid, section, _, spans = chunk
+        return len(holds(spans)), section != "overview", closeness[rowid]
+
+    best = max(chunks, key=rank)  # max keeps the first of equals: display order
+    _, section, text, spans = best
+    shown = holds(spans)
+    terms = set().union(*(w.terms for w in shown)) if shown else set()
+    highlights = [(s.start, s.end) for s in spans if s.term in terms]
+    passage = Passage(section, section_label(section), text, highlights)
+    # each word as the passage first writes it ("précarité" for a query typed "precarite")
+    written = [next(text[s.start:s.end].lower() for s in spans if s.term in w.terms) for w in shown]
+    elsewhere = []
+    for w in wanted:
+        if w in shown:
+            continue
+        places = list(dict.fromkeys(section_label(c[1]) for c in chunks if w.terms & {s.term for s in c[3]}))
+        places += [label for name, label in FIELDS.items()
+                   if w.terms & nlp.word_terms(_field_text(action, name))]
+        elsewhere.append(Found(w.text or w.surface, places or ["la fiche"]))
+    return Evidence(passage, list(dict.fromkeys(written)), elsewhere)
+
+
+def closest(chunks: Sequence[ChunkRow], vectors: np.ndarray, target: np.ndarray, terms: set[str]) -> Passage | None:
+    """The passage of an action closest to `target` (similar actions), with the words of `terms` highlighted;
+    `vectors` are the passages' vectors, in the same order."""
+    if not chunks:
+        return None
+    _, section, text, spans = chunks[int(np.argmax(vectors @ target))]
+    return Passage(section, section_label(section), text, [(s.start, s.end) for s in spans if s.term in terms])

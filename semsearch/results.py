@@ -1,0 +1,64 @@
+"""What a search, a recommendation or a listing returns: typed values the CLI prints and the API converts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from . import filters as flt
+from .passages import Found, Passage
+from .records import Action
+
+TIERS = ("proche", "voisin")  # a match; a weaker neighbour, shown apart and never counted in `total`
+
+
+@dataclass
+class Explanation:
+    """Why an action is in the results, for people (`reasons`, in French) and for programs (the rest)."""
+
+    reasons: list[str] = field(default_factory=list)
+    matched_terms: list[str] = field(default_factory=list)  # query words highlighted in the passage shown
+    elsewhere: list[Found] = field(default_factory=list)  # query words the fiche holds outside that passage
+    lexical_rank: int | None = None
+    semantic_rank: int | None = None
+    semantic_score: float | None = None  # cosine of the best passage
+    like: str | None = None  # title of the best match this one resembles (feedback)
+    shared_keywords: list[str] = field(default_factory=list)  # similar actions
+
+
+@dataclass
+class Hit:
+    action: Action
+    score: float
+    passage: Passage | None
+    explanation: Explanation
+    tier: str = "proche"
+
+
+@dataclass
+class Suggestions:
+    """What to try when a search finds nothing."""
+
+    spellings: list[str] = field(default_factory=list)  # fiche words close to the query's unknown words
+    without_filters: int = 0  # matches of the same query with no filter (0 when no filter is set)
+
+
+@dataclass
+class SearchResults:
+    query: str
+    mode: str
+    total: int  # the matching set, filters applied: the same on every page
+    offset: int
+    limit: int
+    hits: list[Hit]
+    facets: dict[str, list[flt.FacetValue]]
+    neighbours: list[Hit] = field(default_factory=list)  # weaker neighbours ("voisin"), not counted in total
+    suggestions: Suggestions = field(default_factory=Suggestions)
+
+
+@dataclass
+class Listing:
+    """A page of all the actions passing some filters, in export order, with the facet counts."""
+
+    total: int
+    actions: list[Action]
+    facets: dict[str, list[flt.FacetValue]]
