@@ -11,12 +11,15 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from .config import Settings
+from .config import ROOT, Settings
 from .errors import SemsearchError
 from .records import FACETS, Action
-from .search import MODES, SearchResults
+from .search import MODES, Hit, SearchResults
 
 WIDTH = 100
+EXCERPT = 300  # characters of a passage shown
+# The project's shared evaluation sets beside the repository, else the copies of the dev sets in eval/.
+EVAL_SETS = ROOT.parent / "shared" / "eval" if (ROOT.parent / "shared" / "eval").is_dir() else ROOT / "eval"
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -27,27 +30,44 @@ def _filters(args: argparse.Namespace) -> dict[str, list[str]]:
     return {facet: getattr(args, facet) or [] for facet in FACETS}
 
 
+def _print_hit(mark: str, hit: Hit) -> None:
+    a = hit.action
+    print(f"{mark} {a.title}")
+    print(f"   {a.structure} — {a.department} · {a.dimension} · {', '.join(a.keywords)}")
+    if hit.passage:
+        marked = hit.passage.marked("«", "»")
+        first = marked.find("«") if hit.passage.highlights else 0
+        if first > EXCERPT // 2:  # start near the first matched word, so that it shows
+            start = marked.rfind(" ", 0, first - EXCERPT // 4) + 1
+            marked = "… " + marked[start:]
+        passage = textwrap.shorten(marked, EXCERPT, placeholder=" …")
+        print(textwrap.fill(f"[{hit.passage.label}] {passage}", WIDTH, initial_indent="   ", subsequent_indent="   "))
+    for reason in hit.explanation.reasons:
+        print(textwrap.fill(reason, WIDTH, initial_indent="   · ", subsequent_indent="     "))
+    print(f"   id : {a.id}\n")
+
+
 def _print_results(results: SearchResults) -> None:
+    similar = results.mode == "similar"
     if not results.hits:
-        print("Aucune action ne correspond. Essayez d'autres mots ou retirez un filtre.")
-        return
-    print(f"{results.total} action(s) pour « {results.query} » ({results.mode})\n")
+        if similar:
+            print(f"Aucun projet comparable à « {results.query} » avec ces filtres.")
+        else:
+            print(f"Aucune fiche ne parle de « {results.query} ».")
+            hints = results.suggestions
+            if hints.spellings:
+                print(f"Essayez : {', '.join(hints.spellings)}")
+            if hints.without_filters:
+                print(f"{hints.without_filters} fiche(s) sans les filtres : retirez-en un.")
+    else:
+        found = "projet(s) comparable(s) à" if similar else "fiche(s) pour"
+        print(f"{results.total} {found} « {results.query} »\n")
     for rank, hit in enumerate(results.hits, start=results.offset + 1):
-        a, e = hit.action, hit.explanation
-        print(f"{rank}. {a.title}   [{hit.score:.4f}]")
-        print(f"   {a.structure} — {a.department} · {a.dimension} · {', '.join(a.keywords)}")
-        if hit.passage:
-            passage = textwrap.shorten(hit.passage.marked("«", "»"), 300, placeholder=" …")
-            print(textwrap.fill(f"[{hit.passage.label}] {passage}", WIDTH, initial_indent="   ",
-                                subsequent_indent="   "))
-        why = []
-        if e.lexical_rank:
-            why.append(f"mots #{e.lexical_rank} ({', '.join(e.matched_terms)})")
-        if e.semantic_rank:
-            why.append(f"sens #{e.semantic_rank} (cosinus {e.semantic_score:.3f})")
-        if e.shared_keywords:
-            why.append(f"mots-clés communs : {', '.join(e.shared_keywords)}")
-        print(f"   pourquoi : {' ; '.join(why)}\n   id : {a.id}\n")
+        _print_hit(f"{rank}.", hit)
+    if results.neighbours:
+        print("Projets voisins, moins proches de la recherche :\n")
+        for hit in results.neighbours:
+            _print_hit("-", hit)
 
 
 def _print_action(action: Action) -> None:
@@ -118,18 +138,28 @@ def cmd_reindex(args: argparse.Namespace) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> None:
-    from . import evaluation
-    from .engine import open_searcher
+    from . import evaluation as ev
+    from .encoders import load_encoder
+    from .nlp import FrenchNLP
 
-    searcher = open_searcher(_settings(args))
-    table = {"search": evaluation.evaluate_search(searcher, evaluation.read_queries(args.queries)),
-             "similar": evaluation.evaluate_similar(searcher, evaluation.read_similar(args.similar))}
+    settings = _settings(args)
+    sets = ev.discover(args.sets)
+    if not sets:
+        raise SemsearchError(f"{args.sets}: no evaluation set there (dev_queries.tsv, devplus/, external/)")
+    encoder = load_encoder(settings.encoder, settings.models_dir, passage_threads=None)
+    nlp = FrenchNLP(settings.spacy_model)
+    if args.tune:
+        from .evaluation.tuning import format_tuning, tune
+
+        print(format_tuning(tune(sets, args.work, encoder, nlp, progress=not args.quiet)))
+        return
+    reports = [ev.report_set(ev.load(s, args.work, encoder, nlp, progress=not args.quiet)) for s in sets]
+    tuned = [r for r, s in zip(reports, sets) if s.tuned]
+    if len(tuned) > 1:
+        reports.insert(len(tuned), ev.combined(tuned, " + ".join(r.name for r in tuned)))
+    print(ev.format_report(reports))
     if args.json:
-        args.json.write_text(json.dumps(table, ensure_ascii=False, indent=2), encoding="utf-8")
-    print(f"{'mode':10} {'nDCG@10':>8} {'recall@5':>9} {'MRR':>6}")
-    for mode, row in table["search"].items():
-        print(f"{mode:10} {row['ndcg@10']:8.3f} {row['recall@5']:9.3f} {row['mrr']:6.3f}")
-    print(f"similar    recall@3 {table['similar']['recall@3']:.3f}")
+        args.json.write_text(json.dumps(ev.to_json(reports), ensure_ascii=False, indent=2), encoding="utf-8")
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
@@ -201,10 +231,14 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--quiet", action="store_true", help="no progress bars")
     r.set_defaults(func=cmd_reindex)
 
-    e = sub.add_parser("eval", help="search quality on graded query sets")
-    e.add_argument("--queries", type=Path, default=Path("eval/dev_queries.tsv"))
-    e.add_argument("--similar", type=Path, default=Path("eval/dev_similar.tsv"))
+    e = sub.add_parser("eval", help="search quality of every mode and baseline on the evaluation sets")
+    e.add_argument("--sets", type=Path, default=EVAL_SETS,
+                   help=f"directory of the evaluation sets (default: {EVAL_SETS})")
+    e.add_argument("--work", type=Path, default=ROOT / "index" / "eval",
+                   help="where each set's index is built (default: index/eval)")
     e.add_argument("--json", type=Path, help="also write the table as JSON to this file")
+    e.add_argument("--tune", action="store_true", help="choose the ranking's constants by cross-validation")
+    e.add_argument("--quiet", action="store_true", help="no progress bars")
     e.set_defaults(func=cmd_eval)
 
     v = sub.add_parser("serve", help="the HTTP service (FastAPI + uvicorn), documented at /docs")

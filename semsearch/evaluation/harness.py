@@ -1,0 +1,144 @@
+"""`semsearch eval`: every mode of the engine and every baseline, on every set, by the same code.
+
+Each figure is a mean over folds of queries (5 folds, fixed seed) with its spread, never one number from one
+pass: with 15 to 157 queries a set, the spread says how much of a difference is noise. Ranking metrics read
+the engine's whole order (the matching set first, then the other fiches); set metrics read the matching set.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..fusion import MODES
+from . import metrics as mt
+from .judgments import Judged
+from .methods import BASELINES, Run, baseline_runs, engine_runs, similar_runs
+from .sets import Loaded
+
+FOLDS = 5
+RANK_METRICS = ("ndcg@10", "recall@5", "mrr")
+SET_METRICS = ("set_precision", "set_recall", "set_recall_2", "shown_recall")
+NEIGHBOURS = 5  # search.NEIGHBOURS
+
+
+def query_scores(run: Run, judged: Judged) -> dict[str, float]:
+    """The metrics of one answered query (set metrics only for the engine, which has a matching set)."""
+    g = judged.grades
+    out = {"ndcg@10": mt.ndcg(run.ranked, g), "recall@5": mt.recall(run.ranked, g, 5),
+           "mrr": mt.reciprocal_rank(run.ranked, g)}
+    if run.matched is not None:
+        shown = run.ranked[:len(run.matched) + NEIGHBOURS] if run.matched else []  # the set and its neighbours
+        out |= {"set_precision": mt.set_precision(run.matched, g), "set_recall": mt.set_recall(run.matched, g),
+                "set_recall_2": mt.set_recall(run.matched, g, 2), "shown_recall": mt.set_recall(shown, g),
+                "set_f1": mt.set_f1(run.matched, g)}
+    return out
+
+
+@dataclass
+class MethodTable:
+    """A method's metrics on a set: each as a Spread over folds, and per query for tracing a change."""
+
+    metrics: dict[str, mt.Spread]
+    per_query: list[dict[str, float]]
+    noanswer_empty: int | None = None  # engine modes: no-answer queries whose matching set is empty
+    noanswer_total: int = 0
+
+
+def spread(per_query: Sequence[dict[str, float]], names: Sequence[str], seed: int = 0) -> dict[str, mt.Spread]:
+    parts = mt.folds(len(per_query), FOLDS, seed)
+    return {n: mt.Spread.of([float(np.mean([per_query[i][n] for i in part])) for part in parts])
+            for n in names if per_query and n in per_query[0]}
+
+
+@dataclass
+class SetReport:
+    name: str
+    queries: int
+    methods: dict[str, MethodTable]
+    similar: dict[str, mt.Spread] = field(default_factory=dict)  # method -> recall@3 over folds of lists
+    similar_per_list: dict[str, list[dict[str, float]]] = field(default_factory=dict)
+    similar_lists: int = 0
+
+
+def report_set(loaded: Loaded) -> SetReport:
+    searcher = loaded.searcher
+    plain = loaded.plain or searcher.lexical
+    runs = engine_runs(searcher, loaded.queries) | baseline_runs(searcher, plain, loaded.queries)
+    refusals = engine_runs(searcher, loaded.noanswer) if loaded.noanswer else {}
+    methods = {}
+    for name, method_runs in runs.items():
+        per_query = [query_scores(r, j) for r, j in zip(method_runs, loaded.queries)]
+        table = MethodTable(spread(per_query, RANK_METRICS + SET_METRICS), per_query)
+        if name in refusals:
+            table.noanswer_empty = sum(not r.matched for r in refusals[name])
+            table.noanswer_total = len(loaded.noanswer)
+        methods[name] = table
+    out = SetReport(loaded.set.name, len(loaded.queries), methods)
+    if loaded.similar:
+        ranked = similar_runs(searcher, loaded.similar)
+        for name, lists in ranked.items():
+            per_list = [{"recall@3": mt.recall(r, j.grades, 3)} for r, j in zip(lists, loaded.similar)]
+            out.similar[name] = spread(per_list, ["recall@3"])["recall@3"]
+            out.similar_per_list[name] = per_list
+        out.similar_lists = len(loaded.similar)
+    return out
+
+
+def combined(reports: Sequence[SetReport], name: str) -> SetReport:
+    """Several sets' queries as one set (folds over all of them): dev + devplus is what the constants are
+    chosen on. Similar lists are pooled the same way."""
+    methods = {}
+    for method in reports[0].methods:
+        per_query = [q for r in reports for q in r.methods[method].per_query]
+        first = reports[0].methods[method]
+        table = MethodTable(spread(per_query, RANK_METRICS + SET_METRICS), per_query)
+        if first.noanswer_empty is not None:
+            table.noanswer_empty = sum(r.methods[method].noanswer_empty or 0 for r in reports)
+            table.noanswer_total = sum(r.methods[method].noanswer_total for r in reports)
+        methods[method] = table
+    out = SetReport(name, sum(r.queries for r in reports), methods)
+    for method in reports[0].similar_per_list:
+        per_list = [x for r in reports for x in r.similar_per_list.get(method, [])]
+        out.similar[method] = spread(per_list, ["recall@3"])["recall@3"]
+        out.similar_per_list[method] = per_list
+    out.similar_lists = sum(r.similar_lists for r in reports)
+    return out
+
+
+def format_report(reports: Sequence[SetReport]) -> str:
+    """The tables, as docs/QUALITY.md shows them (mean ± standard deviation over folds)."""
+    lines = []
+    for r in reports:
+        lines += [f"\n{r.name} — {r.queries} requêtes", "",
+                  (f"| méthode | {' | '.join(RANK_METRICS)} | précision ens. | rappel ens. | rappel ens. (2) "
+                   "| rappel ens. + voisins | sans réponse vides |"),
+                  "|---|" + "---|" * (len(RANK_METRICS) + len(SET_METRICS) + 1)]
+        for name in [*MODES, *BASELINES]:
+            t = r.methods.get(name)
+            if t is None:
+                continue
+            cells = [str(t.metrics[m]) for m in RANK_METRICS]
+            cells += [str(t.metrics[m]) if m in t.metrics else "—" for m in SET_METRICS]
+            cells.append(f"{t.noanswer_empty}/{t.noanswer_total}" if t.noanswer_total else "—")
+            lines.append(f"| {name} | {' | '.join(cells)} |")
+        if r.similar:
+            lines.append("")
+            lines += [f"projets comparables ({r.similar_lists} listes), recall@3 : "
+                      + " ; ".join(f"{k} {v}" for k, v in r.similar.items())]
+    return "\n".join(lines)
+
+
+def to_json(reports: Sequence[SetReport]) -> dict:
+    def cell(s: mt.Spread) -> dict[str, float | None]:
+        return {k: (None if math.isnan(v) else round(v, 4)) for k, v in vars(s).items()}
+
+    return {r.name: {"queries": r.queries,
+                     "methods": {m: {"metrics": {k: cell(v) for k, v in t.metrics.items()},
+                                     "noanswer_empty": t.noanswer_empty, "noanswer_total": t.noanswer_total}
+                                 for m, t in r.methods.items()},
+                     "similar": {k: cell(v) for k, v in r.similar.items()}, "similar_lists": r.similar_lists}
+            for r in reports}
