@@ -105,11 +105,21 @@ class PassageOut(BaseModel):
     )
 
 
+class FoundOut(BaseModel):
+    word: str = Field(description="mot de la requête")
+    places: list[str] = Field(description="sections ou champs de la fiche qui le contiennent", examples=[["Résumé"]])
+
+
 class ExplanationOut(BaseModel):
-    matched_terms: list[str] = Field(description="mots de la requête trouvés dans la fiche")
+    reasons: list[str] = Field(description="pourquoi ce résultat, en français, pour les personnes",
+                               examples=[["Mots trouvés dans le passage : précarité, alimentaire"]])
+    matched_terms: list[str] = Field(description="mots de la requête surlignés dans le passage")
+    elsewhere: list[FoundOut] = Field(description="mots de la requête trouvés ailleurs dans la fiche")
     lexical_rank: int | None = Field(description="rang côté mots (BM25), absent si aucun mot trouvé")
     semantic_rank: int | None = Field(description="rang côté sens (similarité des vecteurs)")
     semantic_score: float | None = Field(description="cosinus du meilleur passage")
+    like: str | None = Field(description="titre de la fiche la plus proche de la recherche, à laquelle celle-ci "
+                                         "ressemble")
     shared_keywords: list[str] = Field(description="mots-clés en commun (actions similaires)")
 
 
@@ -128,6 +138,9 @@ class ActionCard(BaseModel):
 
 class ResultOut(ActionCard):
     score: float
+    tier: Literal["proche", "voisin"] = Field(
+        description="proche : la fiche répond à la recherche (comptée dans `total`) ; voisin : une fiche moins "
+                    "proche, donnée à part dans `neighbours`")
     passage: PassageOut | None = Field(description="le meilleur passage de la fiche pour cette requête")
     explanation: ExplanationOut
 
@@ -141,13 +154,24 @@ class FacetValueOut(BaseModel):
 Facets = dict[str, list[FacetValueOut]]
 
 
+class SuggestionsOut(BaseModel):
+    spellings: list[str] = Field(description="mots des fiches proches des mots inconnus de la recherche")
+    without_filters: int = Field(description="fiches trouvées par la même recherche sans aucun filtre (0 sans "
+                                             "filtre)")
+
+
 class SearchResponse(BaseModel):
     query: str = Field(description="la requête telle que cherchée (/similar : le titre de l'action source)")
     mode: str
-    total: int = Field(description="nombre d'actions trouvées, filtres appliqués : le même sur chaque page")
+    total: int = Field(description="nombre de fiches qui répondent à la recherche, filtres appliqués : le même sur "
+                                   "chaque page ; 0 quand aucune ne répond")
     offset: int
     limit: int
     results: list[ResultOut]
+    neighbours: list[ResultOut] = Field(
+        description="fiches voisines, moins proches, jamais comptées dans `total` (au plus 5, les mêmes sur chaque "
+                    "page)")
+    suggestions: SuggestionsOut = Field(description="que tenter quand rien n'est trouvé")
     facets: Facets
 
 
@@ -263,16 +287,20 @@ def from_hit(hit: Hit) -> ResultOut:
     passage = None if p is None else PassageOut(section=p.section, label=p.label, text=p.text,
                                                  marked=marked_html(p), highlights=p.highlights)
     return ResultOut(
-        **ActionCard.model_validate(a.to_dict()).model_dump(), score=hit.score, passage=passage,
-        explanation=ExplanationOut(matched_terms=e.matched_terms, lexical_rank=e.lexical_rank,
-                                   semantic_rank=e.semantic_rank, semantic_score=e.semantic_score,
-                                   shared_keywords=e.shared_keywords),
+        **ActionCard.model_validate(a.to_dict()).model_dump(), score=hit.score, tier=hit.tier, passage=passage,
+        explanation=ExplanationOut(reasons=e.reasons, matched_terms=e.matched_terms,
+                                   elsewhere=[FoundOut(word=f.word, places=f.places) for f in e.elsewhere],
+                                   lexical_rank=e.lexical_rank, semantic_rank=e.semantic_rank,
+                                   semantic_score=e.semantic_score, like=e.like, shared_keywords=e.shared_keywords),
     )
 
 
 def from_results(results: SearchResults) -> SearchResponse:
+    hints = results.suggestions
     return SearchResponse(query=results.query, mode=results.mode, total=results.total, offset=results.offset,
                           limit=results.limit, results=[from_hit(h) for h in results.hits],
+                          neighbours=[from_hit(h) for h in results.neighbours],
+                          suggestions=SuggestionsOut(spellings=hints.spellings, without_filters=hints.without_filters),
                           facets=from_facets(results.facets))
 
 

@@ -49,9 +49,6 @@ function paragraphs(text) {
   return String(text).split(/\n+/).map((line) => line.trim()).filter(Boolean).map((line) => el("p", { text: line }));
 }
 
-const fold = (s) => s.normalize("NFD").replace(/[\u0300-\u036f]/g, "").toLowerCase();
-const ordinal = (n) => (n === 1 ? "1er" : `${n}e`);
-const number = (x) => x.toLocaleString("fr-FR", { maximumFractionDigits: 2 });
 const plural = (n, one, many) => `${n.toLocaleString("fr-FR")} ${n > 1 ? many : one}`;
 
 // -- URL state -------------------------------------------------------------------------------------
@@ -165,7 +162,7 @@ function renderStatus(state, data) {
   if (data.results === null) {
     text = `${plural(data.total, "action", "actions")} dans l'index. Tapez quelques mots pour chercher, ou choisissez un filtre.`;
   } else if (data.total === 0) {
-    text = "Aucune action trouvée.";
+    text = state.q ? `Aucune fiche ne parle de « ${state.q} ».` : "Aucune fiche avec ces filtres.";
   } else {
     const found = plural(data.total, "action trouvée", "actions trouvées");
     const first = (state.page - 1) * PAGE_SIZE + 1;
@@ -270,12 +267,20 @@ function renderResults(state, data) {
   list.replaceChildren();
   empty.replaceChildren();
   empty.hidden = true;
+  renderNeighbours(state, data);
   if (data.results === null) return;
   if (data.total === 0 || !data.results.length) {
     empty.hidden = false;
-    empty.append(el("p", { class: "empty-title" }, "Aucune action ne correspond à votre recherche."));
+    empty.append(el("p", { class: "empty-title" }, state.q
+      ? `Aucune fiche ne parle de « ${state.q} ».` : "Aucune fiche avec ces filtres."));
+    const hints = data.suggestions || { spellings: [], without_filters: 0 };
+    if (hints.spellings.length) {
+      empty.append(el("p", {}, "Essayez : ", ...hints.spellings.flatMap((word, i) => [i ? ", " : "",
+        el("a", { href: searchUrl({ ...state, q: word, page: 1 }), "data-nav": true }, word)])));
+    }
     if (activeFilterList(state).length) {
-      empty.append(el("p", {}, "Essayez de retirer un filtre :"), removableFilters(state));
+      const count = hints.without_filters ? ` (${plural(hints.without_filters, "fiche trouvée", "fiches trouvées")} sans filtre)` : "";
+      empty.append(el("p", {}, `Essayez de retirer un filtre${count} :`), removableFilters(state));
     } else if (state.mode === "lexical") {
       empty.append(el("p", {}, "Essayez d'autres mots, ou le mode « Mots et sens » dans les Options, qui trouve aussi les fiches proches par le sens."));
     } else {
@@ -284,6 +289,21 @@ function renderResults(state, data) {
     return;
   }
   for (const result of data.results) list.append(el("li", {}, card(result, { similar: false })));
+}
+
+// Weaker neighbours come apart from the results, after their last page, and never count in the total.
+function renderNeighbours(state, data) {
+  const box = $("neighbours");
+  const list = $("neighbour-list");
+  list.replaceChildren();
+  const lastPage = !data.results || state.page >= Math.ceil((data.total || 0) / PAGE_SIZE);
+  const shown = (data.neighbours || []).length && lastPage;
+  box.hidden = !shown;
+  if (!shown) return;
+  $("neighbours-intro").textContent = data.total
+    ? "Ces fiches ne répondent pas tout à fait à la recherche, mais en sont proches."
+    : "Aucune fiche ne répond à la recherche ; celles-ci en sont les plus proches.";
+  for (const result of data.neighbours) list.append(el("li", {}, card(result, { similar: false })));
 }
 
 function card(result, { similar }) {
@@ -318,32 +338,11 @@ function passageBlock(passage) {
     el("figcaption", { class: "section-label" }, passage.label), el("blockquote", {}, text));
 }
 
-// Matched terms come folded ("precarite"); show them as the fiche spells them when a highlight agrees.
-function displayTerms(terms, passage) {
-  const words = passage ? passage.highlights.map(([start, end]) => [...passage.text].slice(start, end).join("")) : [];
-  return terms.map((term) => words.find((w) => fold(w) === term) || words.find((w) => fold(w).startsWith(term)) || term);
-}
-
+// The reasons come in plain French from the API (semsearch/search.py, semsearch/similar.py), without scores.
 function why(e, passage, similar) {
-  const reasons = [];
-  if (similar) {
-    if (e.shared_keywords.length) reasons.push(`mots-clés en commun : ${e.shared_keywords.join(", ")}`);
-    if (e.semantic_rank) reasons.push(`${ordinal(e.semantic_rank)} par le sens`);
-    if (e.matched_terms.length) reasons.push(`mots en commun : ${e.matched_terms.join(", ")}`);
-  } else {
-    if (e.matched_terms.length) {
-      const terms = [...new Set(displayTerms(e.matched_terms, passage).map((t) => t.toLowerCase()))];
-      reasons.push(`mots trouvés : ${terms.map((t) => `« ${t} »`).join(", ")}`);
-    }
-    reasons.push(e.lexical_rank ? `${ordinal(e.lexical_rank)} par les mots` : "aucun mot de la recherche");
-    if (e.semantic_rank) {
-      const score = e.semantic_score !== null ? ` (similarité ${number(e.semantic_score)})` : "";
-      reasons.push(`${ordinal(e.semantic_rank)} par le sens${score}`);
-    }
-  }
-  if (!reasons.length) return null;
+  if (!e.reasons.length) return null;
   return el("p", { class: "why" }, el("strong", {}, similar ? "Pourquoi ce projet : " : "Pourquoi ce résultat : "),
-    reasons.join(" ; "));
+    e.reasons.join(" · "));
 }
 
 function renderPager(state, total) {
