@@ -19,8 +19,9 @@ def _index(monkeypatch: pytest.MonkeyPatch, sample_index: Path) -> None:
 def test_search_prints_titles_passages_and_reasons(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["search", "precarite alimentaire en rural", "--limit", "2"]) == 0
     out = capsys.readouterr().out
-    assert out.splitlines()[2].startswith("1. Epicerie solidaire ephémère")
-    assert "pourquoi : mots #" in out and "«précarité»" in out
+    assert out.splitlines()[2] == "1. Epicerie solidaire ephémère"
+    assert "· Mots trouvés dans le passage : précarité, alimentaire" in out and "«précarité»" in out
+    assert "cosinus" not in out and "[0." not in out  # no scores for people
 
 
 def test_search_json_is_machine_readable_and_filtered(capsys: pytest.CaptureFixture[str]) -> None:
@@ -35,12 +36,15 @@ def test_show_and_similar_by_id(capsys: pytest.CaptureFixture[str], ids: dict[st
     assert json.loads(capsys.readouterr().out)["title"] == "DEMOS"
     assert main(["similar", ids["DEMOS"], "--limit", "3"]) == 0
     out = capsys.readouterr().out
-    assert "(similar)" in out and "\n1. DEMOS" not in out
+    assert "projet(s) comparable(s) à « DEMOS »" in out and "\n1. DEMOS\n" not in out
 
 
 def test_empty_results_say_so_in_french(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["search", "zzzz", "--mode", "lexical"]) == 0
-    assert "Aucune action ne correspond" in capsys.readouterr().out
+    assert "Aucune fiche ne parle de « zzzz »." in capsys.readouterr().out
+    assert main(["search", "qzxwvkjtrpl mbhgf", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["total"] == 0 and data["hits"] == [] and data["neighbours"] == []
 
 
 @pytest.mark.parametrize(("argv", "message"), [

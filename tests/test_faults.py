@@ -72,7 +72,8 @@ def _answers(index_dir: Path, encoder: Encoder, nlp: FrenchNLP, build: str) -> N
     searcher = engine.open_searcher(Settings.from_env({}, index_dir=index_dir), encoder, nlp)
     try:
         assert searcher.index.manifest.build_id == build
-        assert searcher.search("jeunes", limit=3).total >= 1
+        some = searcher.listing(limit=1).actions[0]
+        assert searcher.search(some.title, limit=3).hits[0].action.id == some.id
     finally:
         searcher.index.close()
 
@@ -96,11 +97,11 @@ def _on_call(n: int, real: Callable[..., Any]) -> Callable[..., Any]:
 
 STAGES = {
     # after the export is parsed, before any analysis is written
-    "after parsing": lambda mp, enc: mp.setattr(ix, "_analyses", _on_call(1, ix._analyses)),
+    "after parsing": lambda mp, enc: mp.setattr(ix, "cached_analyses", _on_call(1, ix.cached_analyses)),
     # the second batch of passages (the first one is already in the cache)
     "mid-embedding": lambda mp, enc: mp.setattr(enc, "encode_passages", _on_call(2, enc.encode_passages)),
-    # store and chunk vectors written, the profiles (actions.faiss) not
-    "mid-write": lambda mp, enc: mp.setattr(ix.faiss, "write_index", _on_call(1, ix.faiss.write_index)),
+    # store and chunk vectors written, the fiche vectors not
+    "mid-write": lambda mp, enc: mp.setattr(ix.dense, "write_fiches", _on_call(1, ix.dense.write_fiches)),
     # the build directory is complete and renamed, `current` not yet moved
     "before the swap": lambda mp, enc: mp.setattr(ix, "_point_current", _on_call(1, ix._point_current)),
 }

@@ -9,7 +9,7 @@ import pytest
 
 from semsearch.errors import InvalidQuery, NotFound
 from semsearch.index import load_index
-from semsearch.search import Searcher, _rank_array, _top
+from semsearch.search import Searcher, _top
 
 
 def titles(results) -> list[str]:
@@ -142,42 +142,31 @@ def test_similar_pages_follow_each_other(searcher: Searcher, ids: dict[str, str]
     pages = [searcher.similar(ids["world clean up day"], limit=4, offset=o) for o in range(0, 20, 4)]
     hits = [h for page in pages for h in page.hits]
     assert [(h.action.id, h.score) for h in hits] == [(h.action.id, h.score) for h in whole.hits]
-    assert [h.explanation.semantic_rank for h in hits] == list(range(1, len(whole.hits) + 1))
     assert all(a.score >= b.score for a, b in pairwise(hits))
     assert {page.total for page in pages} == {whole.total} and len(whole.hits) == min(20, whole.total)
 
 
-def test_similar_explains_shared_keywords(searcher: Searcher, ids: dict[str, str]) -> None:
+def test_similar_explains_in_plain_french(searcher: Searcher, ids: dict[str, str]) -> None:
     hits = searcher.similar(ids["world clean up day"], limit=3).hits
     assert hits[0].passage is not None
     assert any(h.explanation.shared_keywords for h in hits)
+    for hit in hits:
+        assert hit.explanation.reasons
+        shared = [r for r in hit.explanation.reasons if r.startswith("Thèmes communs : ")]
+        assert shared == ([f"Thèmes communs : {', '.join(hit.explanation.shared_keywords)}"]
+                          if hit.explanation.shared_keywords else [])
+        assert any(r.startswith("Passage proche : « ") for r in hit.explanation.reasons)
+
+
+def test_similar_keeps_the_federations_filters(searcher: Searcher, ids: dict[str, str]) -> None:
+    source = ids["Séjour Adultes"]
+    for hit in searcher.similar(source, {"status": ["En cours"]}, limit=10).hits:
+        assert hit.action.status == "En cours"
 
 
 def test_unknown_id_is_not_found(searcher: Searcher) -> None:
     with pytest.raises(NotFound, match="no-such-action"):
         searcher.similar("no-such-action")
-
-
-def test_ranking_only_the_head_gives_the_exact_ranks_it_computes() -> None:
-    """search() ranks only the lexical matches that can reach the page, plus the semantic ones; those ranks
-    must be the ones a full sort gives, ties (frequent in BM25) in export order included."""
-    rng = np.random.default_rng(3)
-    for _ in range(200):
-        size = int(rng.integers(50, 400))
-        ids = rng.permutation(np.arange(1, size))[: int(rng.integers(1, size - 1))]
-        scores = rng.integers(0, int(rng.integers(2, 40)), len(ids)).astype(np.float64) / 7  # many ties
-        allowed = rng.random(size) < 0.9
-        position = rng.permutation(size)
-        also = rng.random(size) < 0.1
-        head = int(rng.integers(1, 60))
-        full = _rank_array(ids, scores, allowed, position)
-        some = _rank_array(ids, scores, allowed, position, head=head, also=also)
-        computed = some > 0
-        assert np.array_equal(some[computed], full[computed])
-        # every rank up to head, and every match marked in `also`, is there
-        assert computed[full > 0].sum() >= min(head, (full > 0).sum())
-        assert set(np.flatnonzero((full > 0) & (full <= head))) <= set(np.flatnonzero(computed))
-        assert set(np.flatnonzero((full > 0) & also)) <= set(np.flatnonzero(computed))
 
 
 def test_the_top_of_mostly_zero_scores_is_the_full_sorts() -> None:

@@ -1,0 +1,130 @@
+"""What a search finds and says, as centre staff read it: a real "nothing found", honest matched words."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from semsearch.analysis import lexical_fields
+from semsearch.search import Searcher
+
+
+def titles(hits) -> list[str]:
+    return [h.action.title for h in hits]
+
+
+@pytest.mark.parametrize("query", ["qzxwvkjtrpl mbhgf", "apiculture et ruches", "violences conjugales",
+                                   "cours de guitare électrique"])
+def test_a_query_no_fiche_answers_finds_nothing(searcher: Searcher, query: str) -> None:
+    results = searcher.search(query)
+    assert results.total == 0 and results.hits == []
+    assert all(sum(v.count for v in values) == 0 for values in results.facets.values())
+
+
+def test_a_query_that_fiches_answer_finds_a_few_not_all(searcher: Searcher) -> None:
+    results = searcher.search("séjour de vacances pour adultes", limit=100)
+    assert titles(results.hits)[0] == "Séjour Adultes"
+    assert 1 <= results.total < 12  # of 24 fiches
+
+
+def test_weaker_neighbours_come_apart_and_never_count(searcher: Searcher) -> None:
+    for query in ("lien social pendant la pandémie", "jardin", "personnes agees isolees"):
+        results = searcher.search(query, limit=100)
+        assert results.total == len(results.hits)
+        assert not set(titles(results.neighbours)) & set(titles(results.hits))
+        assert all(h.tier == "proche" for h in results.hits) and all(h.tier == "voisin" for h in results.neighbours)
+
+
+def test_gibberish_gets_no_neighbours_either(searcher: Searcher) -> None:
+    assert searcher.search("qzxwvkjtrpl mbhgf").neighbours == []
+
+
+def test_an_unknown_misspelt_word_gets_spelling_suggestions(searcher: Searcher) -> None:
+    results = searcher.search("jardinnage partaje xqzw")
+    if results.total == 0:
+        assert results.suggestions.spellings
+    assert "xqzw" not in results.suggestions.spellings
+
+
+def test_a_filtered_search_with_nothing_says_how_many_without_filters(searcher: Searcher) -> None:
+    results = searcher.search("séjour de vacances pour adultes", {"public": ["Seniors"]})
+    unfiltered = searcher.search("séjour de vacances pour adultes")
+    if results.total == 0:
+        assert results.suggestions.without_filters == unfiltered.total > 0
+
+
+def test_a_noun_never_matches_a_verb_of_the_same_lemma(searcher: Searcher) -> None:
+    """"aide aux devoirs" must not find "nous devons" (spaCy gives both the lemma "devoir")."""
+    devoirs = searcher.analyser.words("devoirs")[0]
+    devons = searcher.nlp.terms("nous devons garder le contact")[0]
+    assert devons.surface == "devons" and devons.term not in devoirs.terms
+    for hit in [*searcher.search("aide aux devoirs").hits, *searcher.search("aide aux devoirs").neighbours]:
+        assert "devoirs" not in hit.explanation.matched_terms
+        assert all(f.word != "devoirs" for f in hit.explanation.elsewhere)
+
+
+def test_an_acronym_matches_only_itself(searcher: Searcher, corpus) -> None:
+    """The sample writes the family benefits office "CAF" or "Caf", and has "Café Santé" and "cafés de parents":
+    "CAF" (or "caf", typed quickly) finds exactly the fiches with CAF or Caf, and "cafés" exactly those with
+    cafés (Snowball gives "café" and "Caf" the same stem)."""
+    def having(pattern: str) -> set[str]:
+        return {a.id for a in corpus.actions if re.search(pattern, " ".join(lexical_fields(a).values()))}
+
+    with_caf, with_cafe = having(r"\b(CAF|Caf)\b"), having(r"\b[Cc]af[ée]s?\b")
+    assert with_caf and with_cafe - with_caf  # fiches with cafés and no CAF
+    for typed in ("CAF", "caf"):
+        (caf,) = searcher.analyser.words(typed)
+        assert "CAF" in caf.terms
+        assert {searcher.action_id(int(r)) for r in searcher.lexical.match([caf.terms]).ids} == with_caf
+    (cafes,) = searcher.analyser.words("cafés")
+    assert {searcher.action_id(int(r)) for r in searcher.lexical.match([cafes.terms]).ids} == with_cafe
+
+
+def test_acronyms_in_fiches_are_kept_whole_and_shouted_titles_are_words(nlp) -> None:
+    terms = {t.text: t.term for t in nlp.terms("Financé par la CAF et la MSA, avec les cafés du quartier. "
+                                                "ECRIVAIN PUBLIC ITINERANT")}
+    assert terms["caf"] == "CAF" and terms["msa"] == "MSA" and terms["cafés"] != "CAF"
+    assert terms["public"] == nlp.stem("public")  # a run of capitals is a shouted title, not acronyms
+
+
+@pytest.mark.parametrize("query", ["precarite alimentaire en rural", "lien social pendant la pandémie",
+                                   "parents séparés", "théâtre et spectacles", "viellissement", "zero dechet",
+                                   "personnes agees isolees", "distribution de colis alimentaires"])
+def test_every_matched_word_is_highlighted_and_every_highlight_is_matched(searcher: Searcher, query: str) -> None:
+    words = searcher.analyser.words(query)
+
+    def term(text: str) -> str:
+        return searcher.nlp.words(text)[0].term
+
+    results = searcher.search(query, limit=100)
+    for hit in results.hits + results.neighbours:
+        p, e = hit.passage, hit.explanation
+        assert p is not None
+        highlighted = [p.text[a:b] for a, b in p.highlights]
+        listed = [w for w in words if any(term(m) in w.terms for m in e.matched_terms)]
+        for text in highlighted:  # each highlight is a word of a listed query word's family
+            assert any(term(text) in w.terms for w in listed), (query, hit.action.title, text)
+        for word in e.matched_terms:  # each listed word is highlighted, as the passage writes it
+            assert word in {h.lower() for h in highlighted}, (query, word)
+        assert not {term(m) for m in e.matched_terms} & {term(f.word) for f in e.elsewhere}
+
+
+def test_reasons_are_plain_french_without_scores(searcher: Searcher) -> None:
+    for hit in searcher.search("precarite alimentaire en rural").hits:
+        assert hit.explanation.reasons
+        for reason in hit.explanation.reasons:
+            assert not any(ch.isdigit() for ch in reason.replace(hit.action.title, ""))
+    first = searcher.search("precarite alimentaire en rural").hits[0]
+    assert first.explanation.reasons[0] == "Mots trouvés dans le passage : précarité, alimentaires"
+
+
+def test_typos_in_words_the_fiches_never_use_are_still_tolerated(searcher: Searcher) -> None:
+    assert titles(searcher.search("viellissement").hits)[:2] == titles(searcher.search("vieillissement").hits)[:2]
+    typo, right = (searcher.search(q, mode="lexical", limit=100) for q in ("alimantaire", "alimentaire"))
+    assert right.total and titles(typo.hits) == titles(right.hits)
+
+
+def test_the_encoder_sees_accents_restored_but_typed_words_kept(searcher: Searcher) -> None:
+    spelled = searcher.analyser.spelled("precarite alimentaire pendant la pandémie, factures élevées")
+    assert spelled.startswith("précarité alimentaire pendant") and "élevées" in spelled
