@@ -1,4 +1,4 @@
-"""Print the quality table: `python scripts/evaluate.py [--queries F] [--similar F] [--json OUT]`."""
+"""Print the quality table: `python scripts/evaluate.py [--sets DIR] [--work DIR] [--json OUT] [--tune]` (same as `semsearch eval`)."""
 
 import sys
 

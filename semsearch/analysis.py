@@ -20,7 +20,8 @@ from .records import Action
 
 # Bump when nlp or chunking change what an analysis holds, so cached analyses are recomputed.
 # 3: terms are stems of the word as written (acronyms kept whole) with the lemma's family; passages carry spans.
-ANALYSIS_VERSION = 3
+# 4: list fields joined by " ; " as passages show them (so "CAF MSA" are two acronyms); offsets of "œ" words.
+ANALYSIS_VERSION = 4
 # Lexical columns and their BM25 weights (see lexical.py); what a user may name goes into one of them.
 COLUMNS = ("title", "keywords", "summary", "body")
 
@@ -40,10 +41,6 @@ class AnalysedChunk:
     position: int
     text: str
     spans: tuple[Span, ...]
-
-    @property
-    def terms(self) -> frozenset[str]:
-        return frozenset(s.term for s in self.spans)
 
 
 @dataclass(frozen=True)
@@ -86,7 +83,7 @@ def lexical_fields(action: Action) -> dict[str, str]:
     e = action.evaluation
     body = [action.experience, action.initiative_detail, action.description, action.end_reasons, e.territory,
             e.centre, e.residents, e.limits, e.perspectives, action.dimension, action.public, action.territory,
-            action.structure, action.department, " ".join(action.partners), " ".join(action.initiative)]
+            action.structure, action.department, " ; ".join(action.partners), " ; ".join(action.initiative)]
     return {"title": action.title, "keywords": " ; ".join(action.keywords), "summary": action.summary,
             "body": "\n".join(b for b in body if b)}
 

@@ -27,9 +27,9 @@ SECTIONS: dict[str, tuple[str, Callable[[Action], str]]] = {
 
 # Chosen by cross-validation over the dev and devplus queries (`semsearch eval --tune`, docs/QUALITY.md) among
 # 40, 80, 120 and 200 words, with or without the title: every fold chose passages whose vector reads the fiche's
-# title first, and 80 to 200 words (within the folds' spread of one another); 200 on all the queries. With the
-# whole fiche's own vector beside them, longer passages keep the context a 40-word one lost.
-CHUNK_WORDS = 200
+# title first, and 80 or 120 words; 120 on all the queries. With the whole fiche's own vector beside them,
+# passages of that length keep the context a 40-word one lost.
+CHUNK_WORDS = 120
 OVERLAP_SENTENCES = 1
 # What a passage's vector reads besides the passage: "none", or "title" (the fiche's title before it).
 CONTEXTS = ("none", "title")

@@ -52,9 +52,12 @@ def _print_results(results: SearchResults) -> None:
     if not results.hits:
         if similar:
             print(f"Aucun projet comparable à « {results.query} » avec ces filtres.")
+        elif results.total:
+            print(f"Rien après la {results.offset}e fiche : « {results.query} » en trouve {results.total}.")
         else:
-            print(f"Aucune fiche ne parle de « {results.query} ».")
             hints = results.suggestions
+            narrowed = " avec ces filtres" if hints.without_filters else ""
+            print(f"Aucune fiche ne parle de « {results.query} »{narrowed}.")
             if hints.spellings:
                 print(f"Essayez : {', '.join(hints.spellings)}")
             if hints.without_filters:

@@ -10,10 +10,12 @@ a fiche found by meaning alone must beat chance among all of them, a fiche holdi
 on its own. Every term then keeps its meaning whatever the query and the corpus size, so one threshold can say
 "this fiche answers the query" — on 24 fiches or 10 000, where "atelier" holds thousands of fiches none of
 which stands out from the others, and "apiculture" none.
-In hybrid mode, once a fiche matches, every fiche also gets `feedback` x z(its similarity to the best match):
-pseudo-relevance feedback, which brings up the projects that resemble what was found (an editor's "useful
-neighbours") and lets them join the set when their own evidence is close. Without a match there is no
-feedback: a query nothing answers gets an empty set. When something matches, the best fiches left out form a
+In hybrid mode, once a fiche matches, every other fiche gets `feedback` x z(its similarity to the best match),
+when positive: pseudo-relevance feedback, which lets the projects that resemble what was found (an editor's
+"useful neighbours") join the set when their own evidence is close. They rank after every fiche the query found
+by its own evidence: feedback adds, it never reorders what the query found — where one fiche answers (the
+external set's questions), reordering around the best match put its look-alikes above the right answer. Without
+a match there is no feedback: a query nothing answers gets an empty set. When something matches, the best fiches left out form a
 separate, labelled tier of weaker neighbours ("voisin", search.NEIGHBOURS of them), never counted in `total`;
 a query nothing answers gets no neighbours either: it is told plainly that nothing was found.
 
@@ -41,7 +43,7 @@ class Ranking:
     (docs/QUALITY.md has the cross-validation that chose them)."""
 
     passage: float = 1.0
-    fiche: float = 1.5
+    fiche: float = 1.0
     words: float = 2.0
     feedback: float = 2.0
     hybrid: float = 2.0
@@ -58,9 +60,10 @@ class Fused:
 
     score: np.ndarray
     matches: np.ndarray  # bool
+    found: np.ndarray  # bool: matches by its own evidence; ranked before those feedback brought in
     neighbours: np.ndarray  # bool: not a match, and something matched
     lexical: np.ndarray  # the lexical part alone (0 where no query word), for explanations
-    semantic: np.ndarray  # the dense part alone
+    semantic: np.ndarray  # the query's closeness in meaning alone (no chance term), for explanations
     feedback_from: int | None  # rowid of the best match whose neighbours were brought up, if any
     feedback: np.ndarray  # each action's similarity to it, in standard deviations (0 without feedback)
 
@@ -87,15 +90,19 @@ def fuse(mode: str, ranking: Ranking, lexical: LexicalMatches, semantic: Semanti
     the filter, so facet counts are exactly what ticking a value returns."""
     words, dense = evidence(mode, ranking, lexical, semantic, len(exists))
     score = np.where(exists, words + dense, -np.inf)
+    meaning = np.zeros(len(exists)) if mode == "lexical" else \
+        ranking.passage * semantic.passage_z + ranking.fiche * semantic.fiche_z
     threshold = ranking.threshold(mode)
+    found = score >= threshold
     feedback_from = None
     feedback = np.zeros(len(exists))
-    if mode == "hybrid" and ranking.feedback and exists.any() and score.max() >= threshold:
+    if mode == "hybrid" and ranking.feedback and found.any():
         feedback_from = int(np.argmax(score))
         similarity = like(np.asarray([feedback_from]))[exists]
         spread = float(similarity.std())
         feedback[exists] = (similarity - float(similarity.mean())) / (spread if spread > 1e-9 else 1.0)
-        score = score + ranking.feedback * feedback
+        score = np.where(found, score, score + ranking.feedback * np.maximum(feedback, 0.0))
     matches = score >= threshold
-    neighbours = exists & ~matches & matches.any()
-    return Fused(score, matches, neighbours, words, dense, feedback_from, feedback)
+    # A neighbour has some evidence of its own: in lexical mode, a query word.
+    neighbours = exists & ~matches & matches.any() & ((words > 0) if mode == "lexical" else True)
+    return Fused(score, matches, found, neighbours, words, meaning, feedback_from, feedback)

@@ -1,8 +1,10 @@
-"""French text analysis: clean-up, sentences, and the folded stems the lexical index is built on.
+"""French text analysis: clean-up, sentences, and the terms the lexical index is built on.
 
-The lexical side indexes `fold(snowball(lemma))` for every content word, so inflections meet
-(précaires -> précaire), accents don't matter (precarite == précarité), and derivations that
-Snowball leaves one letter apart (précar/précair) meet through the search's typo tolerance.
+A content word's term is the Snowball stem of the word as written, folded (precarite == précarité,
+précaires -> précaire), or the word itself, singular, when the stem is too short to say anything; an
+all-capital acronym (CAF, CLAS) is its own term and meets only itself. The lemma and part of speech
+("devoir/verb" vs "devoir/noun") are kept apart as the word's family: the search lets a query word reach
+other terms of its family only, never another family that happens to share a lemma (query.py).
 """
 
 from __future__ import annotations
@@ -260,12 +262,14 @@ class FrenchNLP:
             word = surface.strip(_EDGES)
             if len(word) < 2 or not any(ch.isalpha() for ch in word) or word in self.stop_words:
                 continue
-            start = tok.idx + len(surface) - len(surface.lstrip(_EDGES))
+            # Offsets from the token as written: folding changes lengths ("œuvre" -> "oeuvre").
+            start = tok.idx + len(tok.text) - len(tok.text.lstrip(_EDGES))
+            end = tok.idx + len(tok.text.rstrip(_EDGES))
             term = word.upper() if i in acronyms else self.stem(word)
             family = ""
             if tagged:
                 family = f"{fold(tok.lemma_).strip(_EDGES) or word}/{_CLASSES.get(tok.pos_, tok.pos_.lower())}"
-            out.append(Term(tok.text.lower().strip(_EDGES), word, term, family, start, start + len(word)))
+            out.append(Term(tok.text.lower().strip(_EDGES), word, term, family, start, end))
         return out
 
     def _stem(self, word: str) -> str:

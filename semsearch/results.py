@@ -8,8 +8,6 @@ from . import filters as flt
 from .passages import Found, Passage
 from .records import Action
 
-TIERS = ("proche", "voisin")  # a match; a weaker neighbour, shown apart and never counted in `total`
-
 
 @dataclass
 class Explanation:

@@ -123,11 +123,12 @@ class Searcher:
         q = self._run(query, mode)
         allowed = self._facets.mask(chosen)
         members = np.flatnonzero(q.fused.matches & allowed)
-        order = _top(members, q.fused.score[members], self._position, offset + limit)
+        order = _ranked(members, q.fused, self._position, offset + limit)
         best = q.fused.feedback_from
         like = self._action(best).title if best is not None else None
         hits = [self._hit(q, a, "proche", like) for a in order[offset:offset + limit].tolist()]
-        weaker = np.flatnonzero(q.fused.neighbours & allowed)
+        # Neighbours sit under the matches the filters leave; with none left, the user is told to widen them.
+        weaker = np.flatnonzero(q.fused.neighbours & allowed) if len(members) else np.zeros(0, dtype=np.int64)
         neighbours = [self._hit(q, a, "voisin", like) for a in
                       _top(weaker, q.fused.score[weaker], self._position, NEIGHBOURS).tolist()]
         suggestions = Suggestions()
@@ -139,7 +140,8 @@ class Searcher:
 
     def evidence(self, query: str, mode: str = "hybrid") -> QueryEvidence:
         words = self.analyser.words(query)
-        lexical = self.lexical.match([w.terms for w in words]) if mode != "semantic" else LexicalMatches.empty()
+        # Semantic mode ranks without the words but still says which of them a result holds.
+        lexical = self.lexical.match([w.terms for w in words])
         semantic = vector = None
         if mode != "lexical":
             vector = self._query_vector(self.analyser.spelled(query))
@@ -157,11 +159,9 @@ class Searcher:
         """Every action, matches first (evaluation reads the whole order; a search returns its pages)."""
         matches = np.flatnonzero(fused.matches & self._exists)
         others = np.flatnonzero(~fused.matches & self._exists)
-        ids = [_top(part, fused.score[part], self._position, len(part)) for part in (matches, others)]
+        ids = [_ranked(matches, fused, self._position, len(matches)),
+               _top(others, fused.score[others], self._position, len(others))]
         return Ranked([self.action_id(int(r)) for r in np.concatenate(ids)], len(matches))
-
-    def rank(self, query: str, mode: str = "hybrid") -> Ranked:
-        return self.order(self.fuse(self.evidence(query, mode), mode))
 
     def _run(self, query: str, mode: str) -> _Query:
         found = self.evidence(query, mode)
@@ -231,6 +231,11 @@ class Searcher:
     def action_id(self, rowid: int) -> str:
         return self._ids[rowid]
 
+    def copies(self, action_id: str) -> np.ndarray:
+        """Rowids of the action and of every copy of it (the same fiche exported twice)."""
+        row = self.rowid(action_id)
+        return np.flatnonzero(self._identity == self._identity[row])
+
     def rowid(self, action_id: str) -> int:
         try:
             return self._rowids[action_id]
@@ -272,6 +277,16 @@ def _top(ids: np.ndarray, scores: np.ndarray, position: np.ndarray, k: int) -> n
         keep = scores >= kth
         ids, scores = ids[keep], scores[keep]
     return ids[np.lexsort((position[ids], -scores))][:k]
+
+
+def _ranked(matches: np.ndarray, fused: Fused, position: np.ndarray, k: int) -> np.ndarray:
+    """The k first matches: those the query found by its own evidence, then those feedback brought in."""
+    own = matches[fused.found[matches]]
+    first = _top(own, fused.score[own], position, k)
+    if len(first) >= k:
+        return first
+    joined = matches[~fused.found[matches]]
+    return np.concatenate([first, _top(joined, fused.score[joined], position, k - len(first))])
 
 
 def _check_page(limit: int, offset: int, facet_limit: int | None = None) -> None:

@@ -116,7 +116,7 @@ class DenseSearch:
             standard = _standardise(scores.astype(np.float64), background.astype(np.float64))
             # Every action has passages (its title at least); with IVF those outside the candidates score the floor.
             passage_z[index.fiche_ids] = _standardise(np.asarray([floor]), background)[0] \
-                if floor > -np.inf else float(standard.min())
+                if floor > -np.inf else (float(standard.min()) if len(standard) else 0.0)
             passage_z[actions[picked]] = standard[picked]
             cosines[actions[picked]] = scores[picked]
             chunks[actions[picked]] = ids[picked]

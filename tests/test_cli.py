@@ -47,6 +47,14 @@ def test_empty_results_say_so_in_french(capsys: pytest.CaptureFixture[str]) -> N
     assert data["total"] == 0 and data["hits"] == [] and data["neighbours"] == []
 
 
+
+def test_a_page_past_the_last_says_how_many_there_are(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["search", "alimentaire", "--json"]) == 0
+    total = json.loads(capsys.readouterr().out)["total"]
+    assert main(["search", "alimentaire", "--offset", "90"]) == 0
+    assert f"Rien après la 90e fiche : « alimentaire » en trouve {total}." in capsys.readouterr().out
+
+
 @pytest.mark.parametrize(("argv", "message"), [
     (["show", "no-such-id"], "no action with id 'no-such-id'"),
     (["search", "parents", "--limit", "500"], "limit: must be between 1 and 100"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import pytest
 
@@ -36,6 +37,15 @@ def test_weaker_neighbours_come_apart_and_never_count(searcher: Searcher) -> Non
         assert all(h.tier == "proche" for h in results.hits) and all(h.tier == "voisin" for h in results.neighbours)
 
 
+@pytest.mark.parametrize("query", ["séjour de vacances pour adultes", "precarite alimentaire en rural", "lien social pendant la pandémie"])
+def test_feedback_adds_look_alikes_after_what_the_query_found_itself(searcher: Searcher, query: str) -> None:
+    found = searcher.evidence(query)
+    alone = searcher.order(searcher.fuse(found, "hybrid", replace(searcher.ranking, feedback=0.0)))
+    fed = searcher.order(searcher.fuse(found, "hybrid"))
+    assert alone.matches and fed.ids[:alone.matches] == alone.ids[:alone.matches]
+    assert fed.matches >= alone.matches
+
+
 def test_gibberish_gets_no_neighbours_either(searcher: Searcher) -> None:
     assert searcher.search("qzxwvkjtrpl mbhgf").neighbours == []
 
@@ -47,11 +57,30 @@ def test_an_unknown_misspelt_word_gets_spelling_suggestions(searcher: Searcher) 
     assert "xqzw" not in results.suggestions.spellings
 
 
-def test_a_filtered_search_with_nothing_says_how_many_without_filters(searcher: Searcher) -> None:
-    results = searcher.search("séjour de vacances pour adultes", {"public": ["Seniors"]})
-    unfiltered = searcher.search("séjour de vacances pour adultes")
-    if results.total == 0:
-        assert results.suggestions.without_filters == unfiltered.total > 0
+def test_filters_that_leave_no_match_say_how_many_without_them_and_list_no_neighbours(searcher: Searcher) -> None:
+    query = "séjour de vacances pour adultes"
+    unfiltered = searcher.search(query, limit=100, facet_limit=None)
+    found = {v.value for v in unfiltered.facets["public"] if v.count}
+    elsewhere = [v.value for v in searcher.listing(facet_limit=None).facets["public"] if v.value not in found]
+    assert unfiltered.total and elsewhere
+    results = searcher.search(query, {"public": elsewhere[:1]})
+    assert results.total == 0 and results.neighbours == []
+    assert results.suggestions.without_filters == unfiltered.total
+
+
+def test_lexical_mode_neighbours_hold_a_query_word(searcher: Searcher) -> None:
+    results = searcher.search("precarite alimentaire", mode="lexical", limit=100)
+    assert results.total
+    for hit in results.neighbours:
+        assert hit.explanation.matched_terms or hit.explanation.elsewhere, hit.action.title
+
+
+def test_semantic_mode_still_says_which_words_a_result_holds(searcher: Searcher) -> None:
+    hits = searcher.search("precarite alimentaire en rural", mode="semantic").hits
+    assert hits and any("alimentaire" in " ".join(h.explanation.matched_terms).lower() for h in hits)
+    for hit in hits:
+        if hit.explanation.matched_terms:
+            assert "Aucun mot de la recherche, mais un sens proche" not in hit.explanation.reasons
 
 
 def test_a_noun_never_matches_a_verb_of_the_same_lemma(searcher: Searcher) -> None:
@@ -79,6 +108,18 @@ def test_an_acronym_matches_only_itself(searcher: Searcher, corpus) -> None:
         assert {searcher.action_id(int(r)) for r in searcher.lexical.match([caf.terms]).ids} == with_caf
     (cafes,) = searcher.analyser.words("cafés")
     assert {searcher.action_id(int(r)) for r in searcher.lexical.match([cafes.terms]).ids} == with_cafe
+
+
+def test_partners_listed_side_by_side_stay_acronyms(nlp, corpus) -> None:
+    """A fiche's partners "CAF", "MSA" are two acronyms, not a shouted title: "MSA" finds the fiche."""
+    action = next(a for a in corpus.actions if a.partners)
+    fields = lexical_fields(replace(action, partners=["CAF", "MSA"]))
+    assert {"CAF", "MSA"} <= {t.term for t in nlp.terms(fields["body"])}
+
+
+def test_highlights_cover_words_with_ligatures(nlp) -> None:
+    text = "Une œuvre collective, des cœurs et un curriculum vitæ."
+    assert [text[t.start:t.end] for t in nlp.words(text)] == ["œuvre", "collective", "cœurs", "curriculum", "vitæ"]
 
 
 def test_acronyms_in_fiches_are_kept_whole_and_shouted_titles_are_words(nlp) -> None:

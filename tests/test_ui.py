@@ -256,6 +256,21 @@ def test_the_empty_state_is_honest_and_offers_to_remove_filters(page: Page) -> N
     assert "Essayez d'autres mots" in page.text("#empty")
 
 
+def test_filters_that_hide_every_match_are_named_and_a_page_past_the_end_says_so(page: Page) -> None:
+    found = api(page.base, "/search", q=QUERY, limit=100)
+    held = {r["public"] for r in found["results"]}
+    other = next(v["value"] for v in api(page.base, "/facets")["facets"]["public"] if v["value"] not in held)
+    page.open("/?" + str(httpx.QueryParams(q=QUERY, public=other)))
+    assert page.text("#empty").startswith(f"Aucune fiche ne parle de « {QUERY} » avec ces filtres.")
+    assert f"({found['total']} fiche" in page.text("#empty")
+    assert not page.one("#neighbours").is_displayed()
+    page.open("/?" + str(httpx.QueryParams(q=QUERY, page=50)))
+    assert page.text("#empty").startswith("Cette page est vide")
+    page.one("#empty a").click()
+    page.settle()
+    assert page.titles()[0] == FIRST
+
+
 def test_weaker_neighbours_come_after_the_results_under_their_own_heading(page: Page) -> None:
     page.open("/?" + str(httpx.QueryParams(q=QUERY)))
     expected = api(page.base, "/search", q=QUERY, limit=10)

@@ -269,11 +269,18 @@ function renderResults(state, data) {
   empty.hidden = true;
   renderNeighbours(state, data);
   if (data.results === null) return;
-  if (data.total === 0 || !data.results.length) {
+  if (data.total > 0 && !data.results.length) {
+    empty.hidden = false;
+    empty.append(el("p", { class: "empty-title" }, `Cette page est vide : ${plural(data.total, "fiche trouvée", "fiches trouvées")} en tout.`),
+      el("p", {}, el("a", { href: searchUrl({ ...state, page: 1 }), "data-nav": true }, "Revenir à la première page")));
+    return;
+  }
+  if (data.total === 0) {
+    const hints = data.suggestions || { spellings: [], without_filters: 0 };
+    const narrowed = hints.without_filters ? " avec ces filtres" : "";
     empty.hidden = false;
     empty.append(el("p", { class: "empty-title" }, state.q
-      ? `Aucune fiche ne parle de « ${state.q} ».` : "Aucune fiche avec ces filtres."));
-    const hints = data.suggestions || { spellings: [], without_filters: 0 };
+      ? `Aucune fiche ne parle de « ${state.q} »${narrowed}.` : "Aucune fiche avec ces filtres."));
     if (hints.spellings.length) {
       empty.append(el("p", {}, "Essayez : ", ...hints.spellings.flatMap((word, i) => [i ? ", " : "",
         el("a", { href: searchUrl({ ...state, q: word, page: 1 }), "data-nav": true }, word)])));

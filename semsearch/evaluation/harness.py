@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..fusion import MODES
+from ..search import NEIGHBOURS
 from . import metrics as mt
 from .judgments import Judged
 from .methods import BASELINES, Run, baseline_runs, engine_runs, similar_runs
@@ -22,7 +23,6 @@ from .sets import Loaded
 FOLDS = 5
 RANK_METRICS = ("ndcg@10", "recall@5", "mrr")
 SET_METRICS = ("set_precision", "set_recall", "set_recall_2", "shown_recall")
-NEIGHBOURS = 5  # search.NEIGHBOURS
 
 
 def query_scores(run: Run, judged: Judged) -> dict[str, float]:

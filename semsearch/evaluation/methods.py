@@ -84,13 +84,14 @@ def baseline_runs(searcher: Searcher, plain: LexicalIndex, judged: Sequence[Judg
 
 
 def similar_runs(searcher: Searcher, judged: Sequence[Judged], k: int = 10) -> dict[str, list[list[str]]]:
-    """The engine's similar actions, and the baseline: the plain cosine of the whole fiches' vectors."""
+    """The engine's similar actions, and the baseline: the plain cosine of the whole fiches' vectors, without
+    the fiche itself and its copies, as the engine."""
     index = searcher.index
     engine, plain = [], []
     for j in judged:
         engine.append([h.action.id for h in searcher.similar(j.query, limit=k).hits])
         source = int(np.searchsorted(index.fiche_ids, searcher.rowid(j.query)))
         scores = index.fiche_matrix @ index.fiche_matrix[source]
-        scores[source] = -np.inf
+        scores[np.searchsorted(index.fiche_ids, searcher.copies(j.query))] = -np.inf
         plain.append(_order(searcher, index.fiche_ids, scores)[:k])
     return {"engine": engine, "e5-fiche": plain}

@@ -25,7 +25,7 @@ from ..chunking import Chunking
 from ..encoders import Encoder
 from ..fusion import Ranking
 from ..nlp import FrenchNLP
-from ..search import QueryEvidence, Searcher
+from ..search import NEIGHBOURS, QueryEvidence, Searcher
 from ..similar import SimilarWeights
 from . import metrics as mt
 from .harness import FOLDS
@@ -43,7 +43,6 @@ COLUMN_WEIGHTS: dict[str, dict[str, float]] = {
 WEIGHTS = {"fiche": (0.0, 0.5, 1.0, 1.5), "words": (0.5, 1.0, 2.0, 3.0, 4.0, 6.0), "feedback": (0.0, 1.0, 2.0, 3.0)}
 MATCH = tuple(np.arange(-4.0, 8.01, 1.0).round(2))  # hybrid and semantic thresholds
 LEXICAL_MATCH = tuple(np.arange(0.1, 1.01, 0.05).round(2))
-NEIGHBOURS = 5  # search.NEIGHBOURS: shown under the results when something matched
 SUMMARY = ("ndcg@10", "recall@5", "set_precision", "set_recall", "set_recall_2", "shown_recall")
 SIMILAR = {"fiche": (1.0,), "words": (0.0, 0.25, 0.5, 1.0), "keywords": (0.0, 0.5, 1.0),
            "public": (0.0, 0.5, 1.0), "dimension": (0.0, 0.25, 0.5)}
