@@ -1,8 +1,9 @@
 """Read the fiches-actions export (text or JSONL) into Action records with stable ids.
 
-The text export has no syntax beyond lines: `Actions "TITLE"` starts a record, capitalised section
-headings group fields, and `- Label` lines from a known list start a field. Everything French about the
-format lives in this module (LABELS), so later stages only see English attributes.
+The text export has no syntax beyond lines: `Actions "TITLE"` followed by the heading DESCRIPTION DE L'ACTION
+starts a record, capitalised section headings group fields, and `- Label` lines from a known list start a field.
+The labels and headings live in semsearch.export. No line is dropped silently: what the parser could not place,
+or kept where it was because it only looked like structure, is a warning "file:line: what was done".
 """
 
 from __future__ import annotations
@@ -12,77 +13,25 @@ import json
 import os
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from . import export as fmt
 from .errors import ParseError
 from .records import Action, Evaluation
 
-TEXT, LIST, ONE = "text", "list", "one"  # narrative lines / list of values / a single value
-
-# Export label -> (Action attribute, kind). The one place where the export's French names are mapped.
-LABELS: dict[str, tuple[str, str]] = {
-    "Statut de l'action": ("status", ONE),
-    "Raisons pour lesquelles l'action est terminée": ("end_reasons", TEXT),
-    "Dimension": ("dimension", ONE),
-    "Mots clés associés à l'action": ("keywords", LIST),
-    "Résumé": ("summary", TEXT),
-    "Structure organisatrice": ("structure", ONE),
-    "Qui est à l'initiative de l'action ?": ("initiative", LIST),
-    "Précision ( si autre )": ("initiative_detail", TEXT),
-    "Description de l'expérience, ses objectifs, ses acteurs et ses différentes phases.": ("experience", TEXT),
-    "Territoire concerné": ("territory", ONE),
-    "Public": ("public", ONE),
-    "Avec qui cette action a-t-elle été menée ?": ("partners", LIST),
-    "Description générale": ("description", TEXT),
-    "Ressources financières mobilisées pour cette action": ("budget", TEXT),
-    "Nombre de personnes mobilisés pour cette action": ("people", TEXT),
-    "Résultat sur le territoire": ("evaluation.territory", TEXT),
-    "Résultat pour le centre social": ("evaluation.centre", TEXT),
-    "Résultat pour les habitants": ("evaluation.residents", TEXT),
-    "Suite de l'action : Limites": ("evaluation.limits", TEXT),
-    "Suite de l'action : Perspectives": ("evaluation.perspectives", TEXT),
-    "Fichier(s) associé(s)": ("files", LIST),
-}
-HEADINGS = (
-    "DESCRIPTION DE L'ACTION",
-    "RAISON D'ETRE DE L' ACTION",
-    "METHODOLOGIE DE L' ACTION",
-    "AUTO-EVALUATION DE L'ACTION",
-    "FICHIERS ASSOCIES",
-)
-HEADER = "Les actions des centres sociaux"
-PARTNERS_HEADING = "Partenaires d'action:"  # sits between "Avec qui…" and the partner lines
-
-KIND = {attr: kind for attr, kind in LABELS.values()}
-LABEL_OF = {attr: label for label, (attr, _) in LABELS.items()}
 ID_RE = re.compile(r"^[a-z0-9-]+$")
 SLUG_MAX = 40
 
 
-def _key(text: str) -> str:
-    """Comparison form of a label or heading: exports vary in apostrophes, spacing and case."""
-    text = unicodedata.normalize("NFC", text).replace("\u2019", "'").replace("\u2018", "'")
-    return re.sub(r"\s+", "", text).casefold()
-
-
-def _loose(label: str) -> str:
-    """Regex for a label that tolerates the same variations as _key."""
-    parts = [r"\s*" if c.isspace() else "['\u2019\u2018]" if c in "'\u2019" else re.escape(c) for c in label]
-    return "".join(parts)
-
-
-LABEL_BY_KEY = {_key(label): label for label in LABELS}
-HEADING_KEYS = {_key(h) for h in HEADINGS}
-_ALTERNATIVES = "|".join(_loose(label) for label in sorted(LABELS, key=len, reverse=True))
-# `…médical.- Territoire concerné`: the export sometimes drops the newline before a label.
-GLUED_RE = re.compile(rf"^(?P<before>.*\S)\s*-\s*(?P<label>{_ALTERNATIVES})$", re.IGNORECASE)
-RECORD_RE = re.compile(r'^Actions(?:\s*"(?P<title>.*)")?\s*$')
-# Unknown labels are only trusted right after a section heading, where nothing but a label can stand;
-# elsewhere `- Xxx :` is as likely to be a bullet of narrative text.
-UNKNOWN_RE = re.compile(r"^-\s*(?P<label>[^-\s].{0,78}?)\s*(?P<mark>\?|:)$")
+# The longest field of the real exports has ~3,300 characters; a longer one is cut, with a warning, so that spaCy
+# never refuses a text (E088, over nlp.max_length: 1,000,000 characters). The longest text the analysis hands it is
+# the lexical "body" column, 16 fields joined (analysis.lexical_fields): 16 x 20,000 + 15 = 320,015 characters,
+# and nlp.clean's NFC can at most triple a text. A list field counts as its values joined by " ; ".
+MAX_FIELD_CHARS = 20_000
+_HEADER_KEY, _PARTNERS_KEY = fmt.key(fmt.HEADER), fmt.key(fmt.PARTNERS_HEADING)
 
 
 @dataclass
@@ -117,7 +66,8 @@ def parse_export(text: str, file: str = "<string>") -> Corpus:
         raise ParseError(file, 1, "empty export")
     warnings: list[str] = []
     drafts = _split_records(text.split("\n"), file, warnings)
-    rows, duplicates = _collapse_duplicates([(d.line, _build(d, file, warnings)) for d in drafts], file, warnings)
+    rows = [(d.line, _bound(_build(d, file, warnings), file, warnings, d.line_of, d.label_of)) for d in drafts]
+    rows, duplicates = _collapse_duplicates(rows, file, warnings)
     actions = [action for _, action in rows]
     for action, action_id in zip(actions, make_ids(actions), strict=True):
         action.id = action_id
@@ -129,16 +79,18 @@ def read_jsonl(path: str | Path) -> Corpus:
     """Read one Action.to_dict() object per line; a missing id is computed as for the text export."""
     path = Path(path)
     data = _read_bytes(path)
-    text = _decode(data, path)
+    text = _decode(data, path).removeprefix("\ufeff")  # as the text export, a BOM from Windows editors is fine
+    if not text.strip():
+        raise ParseError(path, 1, "empty file")
     rows: list[tuple[int, Action]] = []
     given_ids: set[int] = set()  # lines whose object carried its id
+    warnings: list[str] = []
     for no, line in enumerate(text.split("\n"), 1):
         if line.strip():
             action, given = _action_from_json(line, path, no)
-            rows.append((no, action))
+            rows.append((no, _bound(action, str(path), warnings, lambda _attr, no=no: no, str)))
             if given:
                 given_ids.add(no)
-    warnings: list[str] = []
     rows, duplicates = _collapse_duplicates(rows, str(path), warnings)
     actions = [action for _, action in rows]
     seen: dict[str, int] = {}
@@ -202,6 +154,13 @@ class _Draft:
     repeats: list[tuple[str, int, list[str]]] = field(default_factory=list)  # a label seen again
     extra: dict[str, list[str]] = field(default_factory=dict)
 
+    def line_of(self, attr: str) -> int:
+        """Line of an attribute's label, else of the record: where a warning about that field points."""
+        return self.starts.get("structure" if attr == "department" else attr, self.line)
+
+    def label_of(self, attr: str) -> str:
+        return fmt.LABEL_OF.get("structure" if attr == "department" else attr, attr)
+
     def start(self, attr: str, no: int) -> list[str]:
         if attr in self.values:
             self.repeats.append((attr, no, []))
@@ -215,48 +174,59 @@ def _split_records(lines: list[str], file: str, warnings: list[str]) -> list[_Dr
     drafts: list[_Draft] = []
     draft: _Draft | None = None
     target: list[str] | None = None  # lines of the field being read
-    kind, attr = TEXT, ""
+    kind, attr, where = fmt.TEXT, "", ""  # kind, attribute and label of that field
     after_heading = False
     for no, raw in enumerate(lines, 1):
         line = raw.strip()
         if not line:
-            if target is not None and kind == TEXT:
+            if target is not None and kind == fmt.TEXT:
                 target.append("")
             continue
-        record = RECORD_RE.match(line)
-        if record:
+        record = fmt.RECORD_RE.match(line)
+        opens = bool(record) and fmt.opens_record(lines, no)
+        if record and (opens or draft is None):
             title = (record["title"] or "").strip().strip('"').strip()
             if not title:
                 raise ParseError(file, no, "record without a title")
+            if not opens:
+                warnings.append(f"{file}:{no}: record {title[:60]!r} is not followed by {fmt.FIRST_HEADING!r}")
             draft, target, after_heading = _Draft(no, title), None, False
             drafts.append(draft)
             continue
+        line_key = fmt.key(line)
         if draft is None:
-            if _key(line) == _key(HEADER):
+            if line_key == _HEADER_KEY:
                 continue
             raise ParseError(file, no, f"not a fiches-actions export: expected 'Actions \"…\"', found {line[:60]!r}")
-        if _key(line) in HEADING_KEYS:
+        if line_key in fmt.HEADING_KEYS:
             target, after_heading = None, True
             continue
-        if _key(line) == _key(PARTNERS_HEADING):
+        if line_key == _PARTNERS_KEY:
             if attr != "partners" or target is None:
-                attr, kind, target = "partners", LIST, draft.start("partners", no)
+                attr, kind, where = "partners", fmt.LIST, fmt.LABEL_OF["partners"]
+                target = draft.start(attr, no)
             continue
-        label = LABEL_BY_KEY.get(_key(line[1:])) if line.startswith("-") else None
-        if label is None and (glued := GLUED_RE.match(line)):
-            _add(target, kind, glued["before"], file, no, warnings)
-            label = LABEL_BY_KEY[_key(glued["label"])]
+        label = fmt.LABEL_BY_KEY.get(line_key[1:]) if line.startswith("-") else None
+        if label is None and not record and (target is None or kind == fmt.TEXT) and (glued := fmt.glued(line)):
+            _add(target, kind, glued[0], file, no, warnings)
+            label = glued[1]
         if label is not None:
-            attr, kind = LABELS[label]
+            (attr, kind), where = fmt.LABELS[label], label
             target, after_heading = draft.start(attr, no), False
             continue
-        if after_heading and (unknown := UNKNOWN_RE.match(line)):
+        if after_heading and (unknown := fmt.UNKNOWN_RE.match(line)):
             name = unknown["label"] + (" ?" if unknown["mark"] == "?" else "")
             warnings.append(f"{file}:{no}: unknown label {name!r} kept in extra")
-            attr, kind, target = "", TEXT, draft.extra.setdefault(name, [])
+            attr, kind, where, target = "", fmt.TEXT, name, draft.extra.setdefault(name, [])
             after_heading = False
             continue
         after_heading = False
+        if target is not None and record:  # prose such as `Actions "Jeux en bois"` in a summary
+            warnings.append(f"{file}:{no}: {line[:60]!r} is not followed by {fmt.FIRST_HEADING!r}: "
+                            f"kept as text of {where!r}, not a new fiche")
+        elif target is not None and (looks := fmt.LOOKS_GLUED_RE.search(line)):
+            warnings.append(f"{file}:{no}: line ends like the label {looks['label']!r} but not as the export "
+                            f"glues one: kept as text of {where!r}")
         _add(target, kind, line, file, no, warnings)
     if not drafts:
         last = max(no for no, line in enumerate(lines, 1) if line.strip())
@@ -270,7 +240,7 @@ def _add(target: list[str] | None, kind: str, line: str, file: str, no: int, war
         return
     if target is None:
         warnings.append(f"{file}:{no}: text outside any field ignored: {line[:60]!r}")
-    elif kind == TEXT:
+    elif kind == fmt.TEXT:
         target.append(line)
     else:
         value = line.lstrip("-").strip() if line.startswith("-") else line
@@ -290,21 +260,21 @@ def _build(draft: _Draft, file: str, warnings: list[str]) -> Action:
             values[attr] = lines
         elif lines and lines != values[attr]:
             warnings.append(
-                f"{file}:{no}: {LABEL_OF[attr]!r} differs from line {draft.starts[attr]} "
+                f"{file}:{no}: {fmt.LABEL_OF[attr]!r} differs from line {draft.starts[attr]} "
                 f"({_text(lines)[:40]!r} vs {_text(values[attr])[:40]!r}); kept the first"
             )
     fields_: dict[str, Any] = {}
     evaluation: dict[str, str] = {}
     for attr, lines in values.items():
-        if KIND[attr] == LIST:
+        if fmt.KIND[attr] == fmt.LIST:
             value: Any = list(lines)
-        elif KIND[attr] == TEXT:
+        elif fmt.KIND[attr] == fmt.TEXT:
             value = _text(lines)
         else:
             value = lines[0] if lines else ""
             if len(lines) > 1:
                 warnings.append(
-                    f"{file}:{draft.starts[attr]}: {LABEL_OF[attr]!r} has several values, kept "
+                    f"{file}:{draft.starts[attr]}: {fmt.LABEL_OF[attr]!r} has several values, kept "
                     f"{lines[0]!r}, ignored {lines[1:]!r}"
                 )
         if attr.startswith("evaluation."):
@@ -316,6 +286,45 @@ def _build(draft: _Draft, file: str, warnings: list[str]) -> Action:
     fields_["structure"], fields_["department"] = (structure.strip(), department.strip()) if sep else (department, "")
     extra = {name: _text(lines) for name, lines in draft.extra.items()}
     return Action(id="", title=draft.title, evaluation=Evaluation(**evaluation), extra=extra, **fields_)
+
+
+_BOUNDED = ("title", *(f.name for f in fields(Action) if f.name not in ("id", "title", "evaluation", "extra")),
+            *(f"evaluation.{f.name}" for f in fields(Evaluation)))
+
+
+def _bound(action: Action, file: str, warnings: list[str], line_of: Callable[[str], int],
+           name_of: Callable[[str], str]) -> Action:
+    """Cut each field over MAX_FIELD_CHARS, with a warning naming the fiche and the field's line."""
+    for attr in _BOUNDED:
+        owner, _, name = attr.rpartition(".")
+        holder = action.evaluation if owner else action
+        value = getattr(holder, name)
+        size = len(" ; ".join(value)) if isinstance(value, list) else len(value)
+        if size > MAX_FIELD_CHARS:
+            setattr(holder, name, _cut(value))
+            warnings.append(f"{file}:{line_of(attr)}: {name_of(attr)!r} of {action.title[:60]!r} has {size} "
+                            f"characters: cut at {MAX_FIELD_CHARS}")
+    for name, text in action.extra.items():
+        if len(text) > MAX_FIELD_CHARS:
+            action.extra[name] = text[:MAX_FIELD_CHARS]
+            warnings.append(f"{file}:{line_of(name)}: {name!r} of {action.title[:60]!r} has {len(text)} "
+                            f"characters: cut at {MAX_FIELD_CHARS}")
+    return action
+
+
+def _cut(value: str | list[str]) -> str | list[str]:
+    if isinstance(value, str):
+        return value[:MAX_FIELD_CHARS]
+    kept: list[str] = []
+    room = MAX_FIELD_CHARS  # characters left, counting the " ; " before the next value
+    for item in value:
+        if len(item) > room:
+            if room > 0:
+                kept.append(item[:room])
+            break
+        kept.append(item)
+        room -= len(item) + 3
+    return kept
 
 
 def _collapse_duplicates(

@@ -10,8 +10,6 @@ from pathlib import Path
 import pytest
 
 from semsearch.corpus import (
-    HEADINGS,
-    LABELS,
     Corpus,
     load_actions,
     make_ids,
@@ -21,6 +19,7 @@ from semsearch.corpus import (
     write_jsonl,
 )
 from semsearch.errors import ParseError
+from semsearch.export import HEADINGS, LABELS
 from semsearch.records import Action
 
 ROOT = Path(__file__).resolve().parent.parent
