@@ -3,16 +3,24 @@
 Library exceptions are translated here and only here: `NotFound` -> 404, `InvalidQuery` and FastAPI's own
 validation errors -> 422 naming the parameter, an index that cannot be loaded -> 503. Whatever else
 escapes a route becomes a 500 with a generic message in `app.py`'s middleware, never a traceback.
+Errors that Starlette answers in text/plain on its own (a refused CORS preflight, a bad Range header on a
+static file) are put in the same shape by `PlainErrorMiddleware`. No answer names an absolute path on the
+server: `public_paths` rewrites them (relative to the index directory, else the file name alone), and the
+full message stays in the server log.
 """
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from semsearch.errors import IndexMismatchError, IndexMissingError, InvalidQuery, NotFound, SemsearchError
 
@@ -20,6 +28,14 @@ from semsearch.errors import IndexMismatchError, IndexMissingError, InvalidQuery
 _HTTP_CODES = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
                409: "conflict", 503: "not_ready"}
 _HTTP_MESSAGES = {404: "Ressource introuvable.", 405: "Méthode HTTP non autorisée sur cette ressource."}
+# The plain-text refusals Starlette writes itself, by status: (code, message).
+_PLAIN_ERRORS = {400: ("bad_request", "Requête refusée : en-têtes invalides."),
+                 416: ("range_not_satisfiable", "Plage d'octets (Range) hors du fichier.")}
+_CORS_REFUSED = ("cors_refused", "Requête d'une autre origine refusée (CORS).")
+# An absolute POSIX path: starts with "/" where a word cannot go on (so "a/b" and "http://x" are no match)
+# and runs until a space, a quote, a bracket or punctuation that ends a path in a sentence.
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.:/~-])/[^\s'\"`,;:()<>\[\]{}]*")
+INDEX_DIR_WORDS = "the index directory"
 
 
 def error_body(code: str, message: str, detail: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -39,6 +55,28 @@ class ApiError(Exception):
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
         self.detail, self.headers = detail, headers
+
+
+def public_paths(text: str | None, index_dir: Path) -> str | None:
+    """`text` without absolute paths, for an HTTP answer: a path inside `index_dir` becomes relative to it
+    ("builds/<id>/actions.sqlite"), the directory itself "the index directory", any other one its name."""
+    if not text:
+        return text
+    for root in {str(index_dir.absolute()), str(index_dir.resolve())} - {"/"}:
+        text = text.replace(root + "/", "")
+        text = re.sub(re.escape(root) + r"(?![\w.-])", INDEX_DIR_WORDS, text)
+    return _ABSOLUTE_PATH.sub(lambda m: Path(m.group()).name or "/", text)
+
+
+def without_paths(value: Any, index_dir: Path) -> Any:
+    """`public_paths` over every string of a JSON-like value (dicts, lists)."""
+    if isinstance(value, str):
+        return public_paths(value, index_dir)
+    if isinstance(value, dict):
+        return {key: without_paths(item, index_dir) for key, item in value.items()}
+    if isinstance(value, list):
+        return [without_paths(item, index_dir) for item in value]
+    return value
 
 
 def invalid_parameter(parameter: str, reason: str, location: str = "query") -> JSONResponse:
@@ -67,11 +105,12 @@ async def _library_error(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, NotFound):
         return error_response(404, "not_found", f"Aucune action n'a l'identifiant « {exc.action_id} ».",
                               {"id": exc.action_id})
+    index_dir = request.app.state.settings.index_dir
     if isinstance(exc, IndexMissingError | IndexMismatchError):
         return error_response(503, "not_ready", "L'index de recherche n'est pas disponible.",
-                              {"reason": str(exc)})
+                              {"reason": public_paths(str(exc), index_dir)})
     # Other SemsearchError messages are written for users (see semsearch/errors.py), so they may be shown.
-    return error_response(500, "search_error", str(exc))
+    return error_response(500, "search_error", public_paths(str(exc), index_dir) or "")
 
 
 async def _api_error(request: Request, exc: Exception) -> JSONResponse:
@@ -84,6 +123,53 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     code = _HTTP_CODES.get(exc.status_code, "http_error")
     message = _HTTP_MESSAGES.get(exc.status_code, str(exc.detail))
     return error_response(exc.status_code, code, message, None, dict(exc.headers or {}))
+
+
+class PlainErrorMiddleware:
+    """Puts the 4xx answers Starlette writes in text/plain (CORSMiddleware's "Disallowed CORS origin",
+    FileResponse's bad or unsatisfiable Range) in the one error shape; their headers are kept."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        held: Message | None = None  # the start of a plain-text error, sent once its body is known
+        text = b""
+
+        async def shaped(message: Message) -> None:
+            nonlocal held, text
+            if message["type"] == "http.response.start":
+                content_type = MutableHeaders(raw=list(message.get("headers", []))).get("content-type", "")
+                if message["status"] >= 400 and content_type.startswith("text/plain"):
+                    held = message
+                    return
+            if held is None or message["type"] != "http.response.body":
+                await send(message)
+                return
+            text += message.get("body", b"")
+            if message.get("more_body", False):
+                return
+            await self._send_shaped(held, text.decode("utf-8", "replace"), send)
+
+        await self.app(scope, receive, shaped)
+
+    @staticmethod
+    async def _send_shaped(start: Message, text: str, send: Send) -> None:
+        status = start["status"]
+        cors = text.startswith("Disallowed CORS")
+        code, message = _CORS_REFUSED if cors else _PLAIN_ERRORS.get(
+            status, (_HTTP_CODES.get(status, "http_error"), _HTTP_MESSAGES.get(status, "Requête refusée.")))
+        shaped = error_response(status, code, message, {"reason": text} if text else None)
+        headers = MutableHeaders(raw=list(start.get("headers", [])))
+        for name in ("content-type", "content-length"):
+            del headers[name]
+        for name, value in shaped.headers.items():
+            headers[name] = value
+        await send({"type": "http.response.start", "status": status, "headers": headers.raw})
+        await send({"type": "http.response.body", "body": shaped.body})
 
 
 def install(app: FastAPI) -> None:

@@ -3,13 +3,16 @@
 `BodyLimitMiddleware` refuses a request body over MAX_BODY_BYTES with 413, before any route reads it: at once
 from a Content-Length that says so, else by counting the bytes as they stream in (chunked uploads). A body
 under the limit is buffered (64 KiB at most) and handed on unchanged; a JSON body whose bytes are not text
-(invalid UTF-8) is a 422 naming the body, as malformed JSON is, instead of FastAPI's bare 400.
+(invalid UTF-8) or that nests deeper than MAX_JSON_DEPTH is a 422 naming the body, as malformed JSON is,
+instead of FastAPI's bare 400 (json.loads raises RecursionError on deep nesting, which FastAPI does not map).
 
 `AdminGuard` slows down token guessing on /admin/*: after FAILURES_ALLOWED refused tokens (401 or 403) from
 one client address within WINDOW_S seconds, that address gets 429 with Retry-After until the window has
 passed. The token itself is checked by api.routes with hmac.compare_digest; this only counts the refusals.
-The client address is the ASGI one: behind a reverse proxy, run uvicorn with --forwarded-allow-ips (or the
-FORWARDED_ALLOW_IPS variable) naming the proxy, so that it is the caller's address (docs/OPERATIONS.md).
+The client address is the ASGI one. uvicorn replaces it with X-Forwarded-For only when the connection comes
+from an address in SEMSEARCH_TRUSTED_PROXIES (`semsearch serve` sets it up; none by default): otherwise anyone
+who can reach the port, localhost included, would get a fresh allowance with each forged header. Behind a
+reverse proxy, name it there so that the caller's address is counted, not the proxy's (docs/OPERATIONS.md).
 With several workers each process counts on its own, so the bound is FAILURES_ALLOWED per worker.
 """
 
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import threading
 import time
 from collections import deque
@@ -27,6 +31,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .errors import error_response, invalid_parameter
 
 MAX_BODY_BYTES = 64 * 1024  # a search is well under 1 KiB; 8 filters x 20 values x 200 characters fit
+MAX_JSON_DEPTH = 32  # a search body nests 2 levels (an object of lists)
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 FAILURES_ALLOWED = 5
 WINDOW_S = 60.0
 ADMIN_PREFIX = "/admin/"
@@ -58,10 +64,10 @@ class BodyLimitMiddleware:
         except _TooLarge:
             await self._refuse(scope, receive, send)
             return
-        if body and not _decodable_json(scope, body):
+        problem = _json_problem(scope, body) if body else None
+        if problem:
             # FastAPI answers such a body with a bare 400; the API's contract is a 422 naming the body.
-            await invalid_parameter("body", "the JSON body is not valid UTF-8, UTF-16 or UTF-32", "body")(
-                scope, receive, send)
+            await invalid_parameter("body", problem, "body")(scope, receive, send)
             return
         replayed = False
 
@@ -95,16 +101,26 @@ class BodyLimitMiddleware:
         await response(scope, receive, send)
 
 
-def _decodable_json(scope: Scope, body: bytes) -> bool:
-    """False for a JSON body whose bytes are no Unicode text at all (json.loads would raise, not parse)."""
+def _json_problem(scope: Scope, body: bytes) -> str | None:
+    """Why a JSON body cannot reach json.loads as FastAPI calls it: bytes that are no Unicode text, or
+    nesting deep enough to exhaust the parser's recursion; None for any other body."""
     content_type = dict(scope.get("headers") or ()).get(b"content-type", b"").lower()
     if b"json" not in content_type:
-        return True
+        return None
     try:
-        body.decode(json.detect_encoding(body))
+        text = body.decode(json.detect_encoding(body))
     except UnicodeDecodeError:
-        return False
-    return True
+        return "the JSON body is not valid UTF-8, UTF-16 or UTF-32"
+    if text.count("[") + text.count("{") <= MAX_JSON_DEPTH:
+        return None  # too few brackets to nest that deep: the common case costs two counts
+    depth = deepest = 0
+    for char in _JSON_STRING.sub("", text):  # brackets inside strings do not nest
+        if char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return f"the JSON body nests deeper than {MAX_JSON_DEPTH} levels" if deepest > MAX_JSON_DEPTH else None
 
 
 class AdminGuard:
