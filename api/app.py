@@ -3,7 +3,8 @@
 `Service` holds the loaded Searcher. Each request leases the Searcher that is live when it starts and
 keeps it to the end, so a swap never changes an index under a request; a replaced Searcher is closed
 once its last request has finished. A new index becomes live in two ways:
-  - POST /admin/reindex builds one in a background thread with the encoder and spaCy already loaded;
+  - POST /admin/reindex starts a build in a child process (semsearch/jobs.py: its memory goes back to the
+    system when it ends, one build at a time across workers, its status in a file every worker reports);
   - a watcher thread reads the `index_dir/current` symlink once a second (os.readlink: one system call,
     no file opened) and loads the build it points to when its name differs from the live build id, which
     picks up `semsearch reindex` run beside the server and, with several workers, the other workers'
@@ -29,14 +30,14 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from semsearch import engine
+from semsearch import engine, jobs
 from semsearch.config import Settings
 from semsearch.encoders import Encoder, load_encoder
 from semsearch.errors import SemsearchError
 from semsearch.nlp import FrenchNLP
 from semsearch.search import Searcher
 
-from . import errors, pages, routes, security
+from . import docs, edges, errors, pages, routes, security
 from .errors import ApiError
 
 logger = logging.getLogger("semsearch.api")
@@ -58,24 +59,13 @@ class _Live:
 
 
 @dataclass
-class ReindexState:
-    running: bool = False
-    started_at: str | None = None
-    finished_at: str | None = None
-    build_id: str | None = None
-    error: str | None = None
-    failed_at: str | None = None
-
-
-@dataclass
 class Service:
     settings: Settings
     encoder: Encoder | None = None
     nlp: FrenchNLP | None = None
     load_error: str | None = None  # why the build on disk is not the live one, for /ready
-    reindex: ReindexState = field(default_factory=ReindexState)
     _live: _Live | None = None
-    _lock: threading.Lock = field(default_factory=threading.Lock)  # guards _live, leases and reindex
+    _lock: threading.Lock = field(default_factory=threading.Lock)  # guards _live and its leases
     _loading: threading.Lock = field(default_factory=threading.Lock)  # one index load at a time
     _failed_build: str | None = None  # a build that failed to load, not retried every second
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -132,8 +122,9 @@ class Service:
         return live.loaded_at if live else None
 
     def reindex_status(self) -> dict[str, Any]:
-        with self._lock:
-            return dict(vars(self.reindex))
+        """The last build asked of any worker of this index directory (semsearch/jobs.py)."""
+        status = vars(jobs.read_status(self.settings.index_dir))
+        return {k: v for k, v in status.items() if k != "pid"}
 
     @contextmanager
     def lease(self) -> Iterator[Searcher]:
@@ -142,7 +133,7 @@ class Service:
             live = self._live
             if live is None:
                 raise ApiError(503, "not_ready", "L'index de recherche n'est pas encore chargé.",
-                               {"reason": self.load_error})
+                               {"reason": errors.public_paths(self.load_error, self.settings.index_dir)})
             live.users += 1
         try:
             yield live.searcher
@@ -182,7 +173,8 @@ class Service:
                 searcher = engine.open_searcher(self.settings, self.encoder, self.nlp)
             except SemsearchError as exc:
                 self._failed_build, self.load_error = linked, str(exc)
-                logger.error("index %s not loaded, the previous one keeps serving: %s", linked, exc)
+                kept = "the previous one keeps serving" if self._live is not None else "nothing to serve yet"
+                logger.error("index %s not loaded, %s: %s", linked, kept, exc)
                 raise
             self._swap(searcher)
 
@@ -199,33 +191,14 @@ class Service:
                 logger.exception("unexpected error while loading index %s", linked)
                 self._failed_build = linked
 
-    # -- rebuilding ---------------------------------------------------------------------------------
+    # -- rebuilding ----------------------------------------------------------------------------------
     def start_reindex(self) -> str:
-        with self._lock:
-            if self.reindex.running:
-                raise ApiError(409, "reindex_running", "Une reconstruction de l'index est déjà en cours.",
-                               {"started_at": self.reindex.started_at})
-            self.reindex.running, self.reindex.started_at = True, _now()
-            started = self.reindex.started_at
-        self._spawn(self._reindex, "semsearch-reindex")
-        return started
-
-    def _reindex(self) -> None:
+        """Start a build of the configured export in a child process; the watcher loads it once it is `current`."""
         try:
-            manifest = engine.rebuild(self.settings, self.settings.source, progress=False,
-                                      encoder=self.encoder, nlp=self.nlp)
-            self.reload()
-        except Exception as exc:  # any failure: the previous index keeps serving, /ready tells why
-            logger.exception("reindex failed; the previous index keeps serving")
-            with self._lock:
-                self.reindex.error, self.reindex.failed_at = f"{type(exc).__name__}: {exc}", _now()
-        else:
-            with self._lock:
-                self.reindex.build_id = manifest.build_id
-                self.reindex.error = self.reindex.failed_at = None
-        finally:
-            with self._lock:
-                self.reindex.running, self.reindex.finished_at = False, _now()
+            return jobs.start_build(self.settings).started_at or _now()
+        except jobs.BuildRunning as exc:
+            raise ApiError(409, "reindex_running", "Une reconstruction de l'index est déjà en cours.",
+                           {"started_at": exc.started_at}) from exc
 
 
 class IndexUnusableError(SemsearchError):
@@ -295,11 +268,17 @@ def create_app(settings: Settings | None = None, *, searcher: Searcher | None = 
             "`GET /search?q=précarité alimentaire en rural`."
         ),
         lifespan=_lifespan,
+        # /docs is served from the service's own files (api/docs.py); no ReDoc, which would need a CDN.
+        docs_url=None, redoc_url=None,
+        # No redirect from /path/ to /path: Starlette's would echo the Host header into Location; a 404 says
+        # the route does not exist, in the error shape.
+        redirect_slashes=False,
     )
     app.state.settings, app.state.service = settings, service
     errors.install(app)
     app.include_router(routes.router)
     pages.install(app)  # GET / and /fiche/{id}: the search page, calling the routes above
+    docs.install(app)
     # Inside the edge middleware, so 413 and 429 carry X-Index-Version too (api/security.py).
     app.state.admin_guard = security.AdminGuard()
     app.add_middleware(security.BodyLimitMiddleware, max_bytes=security.MAX_BODY_BYTES)
@@ -309,4 +288,6 @@ def create_app(settings: Settings | None = None, *, searcher: Searcher | None = 
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins),
                            allow_methods=["GET", "POST"], allow_headers=["Authorization", "Content-Type"],
                            expose_headers=[VERSION_HEADER])
+    app.add_middleware(errors.PlainErrorMiddleware)  # outside CORS: its refusals are in the error shape too
+    app.add_middleware(edges.HeadMiddleware)  # outermost: every layer answers HEAD as GET, the body goes last
     return app

@@ -17,6 +17,9 @@ from semsearch.search import FACET_LIMIT, MAX_QUERY_CHARS, Hit, Passage, SearchR
 
 EXAMPLE_QUERY = "précarité alimentaire en rural"
 MAX_FILTER_VALUES = 20
+# Deep pages are for programs walking a listing, and the index holds thousands of fiches, not millions: a
+# bound keeps `offset + limit` a small number everywhere below (ranking keeps that many results).
+MAX_OFFSET = 10_000
 FilterValue = Annotated[str, StringConstraints(max_length=200)]
 FilterValues = Annotated[list[FilterValue], Field(max_length=MAX_FILTER_VALUES)]
 SearchMode = Literal["hybrid", "semantic", "lexical"]  # semsearch.search.MODES, spelt out for the schema
@@ -46,7 +49,8 @@ class FilterParams(BaseModel):
 
 class _Page(BaseModel):
     limit: int = Field(default=10, ge=1, le=100, description="résultats par page (1 à 100)")
-    offset: int = Field(default=0, ge=0, description="rang du premier résultat renvoyé (0 = début)")
+    offset: int = Field(default=0, ge=0, le=MAX_OFFSET,
+                        description=f"rang du premier résultat renvoyé (0 = début, {MAX_OFFSET} au plus)")
 
 
 class _FacetLimit(BaseModel):
@@ -69,6 +73,14 @@ class SearchParams(FilterParams, _FacetLimit, _Page, _Text):
     model_config = ConfigDict(extra="forbid", json_schema_extra={
         "examples": [{"q": EXAMPLE_QUERY, "limit": 5, "keyword": ["Alimentation"], "status": ["En cours"]}]
     })
+
+
+class SearchBody(SearchParams):
+    """POST /search's JSON object: the same fields, with JSON's own types only (strict), so that
+    `"limit": true` or `"limit": "10"` is a 422 rather than 1 or 10. GET keeps SearchParams, whose numbers
+    come as text in the query string."""
+
+    model_config = ConfigDict(strict=True)
 
 
 class SimilarParams(FilterParams, _FacetLimit, _Page):
@@ -240,6 +252,7 @@ class IndexInfo(BaseModel):
     actions: int
     chunks: int
     duplicates: int
+    warnings: int = Field(description="lignes de l'export corrigées ou ignorées quand cet index a été construit")
 
 
 class ReindexStatus(BaseModel):
@@ -249,6 +262,8 @@ class ReindexStatus(BaseModel):
     build_id: str | None = Field(default=None, description="dernière reconstruction réussie")
     error: str | None = Field(default=None, description="dernier échec (l'index précédent reste en service)")
     failed_at: str | None = None
+    warnings: int = Field(default=0, description="lignes de l'export corrigées ou ignorées par la dernière "
+                          "reconstruction (`semsearch reindex` les affiche)")
 
 
 class ReadyResponse(BaseModel):

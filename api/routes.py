@@ -16,7 +16,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from semsearch.search import Searcher
 
 from . import models as m
-from .errors import ApiError
+from .errors import ApiError, without_paths
 
 if TYPE_CHECKING:
     from .app import Service
@@ -56,7 +56,7 @@ def search_get(live: Live, params: Annotated[m.SearchParams, Query()]) -> m.Sear
 
 @router.post("/search", response_model=m.SearchResponse, tags=["recherche"], responses=_errors(413, 422, 503),
              summary="Recherche, paramètres en JSON")
-def search_post(live: Live, params: Annotated[m.SearchParams, Body()]) -> m.SearchResponse:
+def search_post(live: Live, params: Annotated[m.SearchBody, Body()]) -> m.SearchResponse:
     """Les mêmes paramètres que `GET /search`, dans un objet JSON ; les filtres sont des listes."""
     return _search(live, params)
 
@@ -104,7 +104,7 @@ def health() -> m.HealthResponse:
 
 @router.get("/ready", response_model=m.ReadyResponse, tags=["service"], responses=_errors(503),
             summary="L'index est chargé : lequel, depuis quand, et la dernière reconstruction")
-def ready(request: Request) -> m.ReadyResponse:
+def ready(request: Request) -> Any:
     svc = service(request)
     reindex = m.ReindexStatus(**svc.reindex_status())
     load_error = svc.load_error
@@ -114,8 +114,10 @@ def ready(request: Request) -> m.ReadyResponse:
         index = m.IndexInfo(build_id=manifest.build_id, format_version=manifest.format_version,
                             built_at=manifest.built_at, loaded_at=svc.loaded_at, encoder=manifest.encoder,
                             dimension=manifest.dimension, actions=manifest.actions, chunks=manifest.chunks,
-                            duplicates=manifest.duplicates)
-    return m.ReadyResponse(index=index, reindex=reindex, load_error=load_error)
+                            duplicates=manifest.duplicates, warnings=manifest.warnings)
+    answer = m.ReadyResponse(index=index, reindex=reindex, load_error=load_error)
+    # Failure messages name files on the server: relative to the index directory here, whole in the log.
+    return without_paths(answer.model_dump(mode="json"), svc.settings.index_dir)
 
 
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from .config import ROOT, Settings
-from .errors import SemsearchError
+from .corpus import Corpus
+from .errors import IndexDamagedError, SemsearchError
 from .records import FACETS, Action
 from .search import MODES, Hit, SearchResults
 
@@ -132,12 +133,29 @@ def cmd_show(args: argparse.Namespace) -> None:
 
 
 def cmd_reindex(args: argparse.Namespace) -> None:
+    from .corpus import load_actions
     from .engine import rebuild
 
     settings = Settings.from_env(index_dir=args.out or args.index, encoder=args.encoder, source=args.source)
-    manifest = rebuild(settings, progress=not args.quiet)
+    corpus = load_actions(settings.source)
+    _report_warnings(corpus, args.strict)
+    manifest = rebuild(settings, corpus, progress=not args.quiet, full=args.full)
     print(f"index {manifest.build_id}: {manifest.actions} actions ({manifest.duplicates} duplicate(s) collapsed), "
           f"{manifest.chunks} passages, encoder {manifest.encoder}, in {settings.index_dir}")
+
+
+def _report_warnings(corpus: Corpus, strict: bool) -> None:
+    """What the export parser fixed or kept as it stood, one line each on stderr, then their count; with --strict
+    any of them stops the command before anything is built."""
+    warnings, source = corpus.warnings, corpus.source
+    for warning in warnings:
+        print(f"semsearch: warning: {warning}", file=sys.stderr)
+    if not warnings:
+        return
+    count = f"{len(warnings)} warning(s) in {source}"
+    if strict:
+        raise SemsearchError(f"{count}: --strict builds nothing; correct the export or leave out --strict")
+    print(f"semsearch: {count}; indexed as reported above (--strict refuses such an export)", file=sys.stderr)
 
 
 def cmd_eval(args: argparse.Namespace) -> None:
@@ -171,19 +189,32 @@ def cmd_serve(args: argparse.Namespace) -> None:
     import uvicorn
     from uvicorn.config import LOGGING_CONFIG
 
+    from .index import verify_live
+
     settings = Settings.from_env(index_dir=getattr(args, "index", None), encoder=args.encoder, host=args.host,
                                  port=args.port, workers=args.workers)
+    try:  # here, once, before uvicorn: a failed start-up there prints its traceback, and each worker its own
+        verify_live(settings.index_dir)
+    except IndexDamagedError as exc:
+        raise IndexDamagedError(f"the index in {settings.index_dir} cannot be loaded, refusing to start: {exc}. "
+                                f"Rebuild it with `semsearch reindex --full`, or point "
+                                f"{settings.index_dir / 'current'} at a good build in builds/") from exc
     base = f"http://{settings.host}:{settings.port}"
     print(f"Service sur {base}, prêt dès « Application startup complete » ci-dessous.\n"
           f"Navigateur : {base}/docs — essayez : curl '{base}/search?q=precarite%20alimentaire%20en%20rural'",
           flush=True)
     log_config = {**LOGGING_CONFIG, "loggers": {**LOGGING_CONFIG["loggers"], "semsearch": {
         "handlers": ["default"], "level": "INFO", "propagate": False}}}
+    # X-Forwarded-For only from SEMSEARCH_TRUSTED_PROXIES: uvicorn's default believes it from 127.0.0.1, so a
+    # local caller could change the address the admin rate limit counts with each request (api/security.py).
+    proxies = {"proxy_headers": bool(settings.trusted_proxies),
+               "forwarded_allow_ips": list(settings.trusted_proxies) or None}
     # ws="none" below: the service has no websocket route, and uvicorn would import a websocket library for it.
     if settings.workers <= 1:
         from api.app import create_app
 
-        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=log_config, ws="none")
+        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=log_config, ws="none",
+                    **proxies)
         return
     # Each worker process builds its own app from the environment: hand the command-line choices over there.
     os.environ["SEMSEARCH_INDEX_DIR"] = str(settings.index_dir)
@@ -195,7 +226,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
     # A worker answers uvicorn's health pings only once it has re-imported this module (faiss, numpy:
     # seconds on a loaded 2-core machine); the default 5 s made uvicorn kill and respawn them forever.
     uvicorn.run("api.app:create_app", factory=True, host=settings.host, port=settings.port, ws="none",
-                workers=settings.workers, log_config=log_config, timeout_worker_healthcheck=60)
+                workers=settings.workers, log_config=log_config, timeout_worker_healthcheck=60, **proxies)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -204,6 +235,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--index", type=Path, help=f"index directory (default: SEMSEARCH_INDEX_DIR or "
                    f"{root['index_dir'].default})")
     p.add_argument("--encoder", help="model name from models/registry.json (default: SEMSEARCH_ENCODER)")
+    p.add_argument("--debug", action="store_true", help="show the traceback of an error")
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("search", help="free-text search (interactive when no query is given)")
@@ -232,6 +264,10 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--source", type=Path, help="export file (.txt or .jsonl; default: SEMSEARCH_SOURCE)")
     r.add_argument("--out", type=Path, help="index directory (default: --index)")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
+    r.add_argument("--full", action="store_true", help="rebuild everything instead of patching the live build "
+                   "(done anyway when the live build is damaged)")
+    r.add_argument("--strict", action="store_true", help="refuse an export the parser has warnings about "
+                   "(exit 2, nothing built)")
     r.set_defaults(func=cmd_reindex)
 
     e = sub.add_parser("eval", help="search quality of every mode and baseline on the evaluation sets")
@@ -279,17 +315,37 @@ def show_library_messages() -> None:
     library.setLevel(logging.INFO)
 
 
+EXIT_USER = 2  # bad input, a missing index, an unwritable disk: the message says what to change
+EXIT_DAMAGED = 3  # the index is there but damaged: rebuild it (`semsearch reindex --full`)
+EXIT_BUG = 1  # anything else: a bug, whose traceback --debug shows
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     show_library_messages()
     try:
         args.func(args)
-    except SemsearchError as exc:
-        print(f"semsearch: error: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        if args.debug:
+            raise
+        code, message = _fault(exc)
+        print(f"semsearch: error: {message}", file=sys.stderr)
+        return code
     return 0
+
+
+def _fault(exc: Exception) -> tuple[int, str]:
+    """Exit status and one line for a failure: the library's own errors say what to do; the rest is named."""
+    if isinstance(exc, IndexDamagedError):
+        return EXIT_DAMAGED, str(exc)
+    if isinstance(exc, SemsearchError):
+        return EXIT_USER, str(exc)
+    if isinstance(exc, OSError):
+        where = f"{exc.filename}: " if exc.filename else ""
+        return EXIT_USER, f"{where}{exc.strerror or exc}"
+    return EXIT_BUG, f"unexpected {type(exc).__name__}: {exc} (run again with --debug for the traceback)"
 
 
 if __name__ == "__main__":

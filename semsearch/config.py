@@ -51,6 +51,10 @@ class Settings:
     admin_token: str = field(
         default="", metadata={"help": "bearer token for /admin routes; unset disables them", "cast": str}
     )
+    trusted_proxies: tuple[str, ...] = field(
+        default=(), metadata={"help": "comma-separated proxy addresses whose X-Forwarded-For is believed (none by "
+                                      "default)", "cast": _csv}
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -67,6 +71,15 @@ class Settings:
                     raise SemsearchError(f"{key}={environ[key]!r}: {exc}") from exc
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
+
+
+def to_env(settings: Settings) -> dict[str, str]:
+    """Settings as the SEMSEARCH_* variables from_env reads back: how a child process gets the same ones."""
+    out = {}
+    for f in fields(settings):
+        value = getattr(settings, f.name)
+        out[PREFIX + f.name.upper()] = ",".join(value) if isinstance(value, tuple) else str(value)
+    return out
 
 
 def documented_settings() -> list[tuple[str, str, str]]:

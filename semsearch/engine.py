@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from .config import Settings
-from .corpus import load_actions
+from .corpus import Corpus, load_actions
 from .encoders import Encoder, load_encoder
 from .index import Manifest, build_index, load_index
 from .nlp import FrenchNLP
@@ -19,11 +17,13 @@ def open_searcher(settings: Settings, encoder: Encoder | None = None, nlp: Frenc
     return Searcher(index, encoder, nlp or FrenchNLP(settings.spacy_model))
 
 
-def rebuild(settings: Settings, source: Path | None = None, *, progress: bool = True,
-            encoder: Encoder | None = None, nlp: FrenchNLP | None = None) -> Manifest:
-    """Parse the export and build a new index that replaces the live one only when complete."""
-    corpus = load_actions(source or settings.source)
+def rebuild(settings: Settings, corpus: Corpus | None = None, *, progress: bool = True,
+            encoder: Encoder | None = None, nlp: FrenchNLP | None = None, full: bool = False) -> Manifest:
+    """Build a new index from the export (parsed here unless given) that replaces the live one only when
+    complete; `full` rebuilds everything rather than patching the live build."""
+    corpus = corpus or load_actions(settings.source)
     # Every core for a build of its own: a batch of passages keeps an OpenMP team busy (~96 ms of CPU per 40-word
     # passage), unlike one short query. The service rebuilds with its serving encoder, leaving a core to searches.
     encoder = encoder or load_encoder(settings.encoder, settings.models_dir, passage_threads=None)
-    return build_index(corpus, settings.index_dir, encoder, nlp or FrenchNLP(settings.spacy_model), progress=progress)
+    return build_index(corpus, settings.index_dir, encoder, nlp or FrenchNLP(settings.spacy_model), progress=progress,
+                       full=full)

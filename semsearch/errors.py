@@ -22,6 +22,14 @@ class IndexMissingError(SemsearchError):
     """No usable index where one was expected."""
 
 
+class IndexDamagedError(IndexMissingError):
+    """A build is there but its files are not the ones it wrote (truncated, changed, damaged pages)."""
+
+
+class BuildError(SemsearchError):
+    """A build that could not be written (disk full, read-only directory): names the path and the fix."""
+
+
 class IndexMismatchError(SemsearchError):
     """The index was built with another encoder or format than the one asked for."""
 

@@ -26,23 +26,32 @@ import logging
 import os
 import shutil
 import sqlite3
-from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import faiss
 import numpy as np
-from tqdm import tqdm
 
 from . import lexical, store
 from . import vectors as dense
-from .analysis import ANALYSIS_VERSION, Analysis, analyse_actions, analysis_key, sha
+from .analysis import ANALYSIS_VERSION, analysis_key, sha
+from .builds import (
+    OWNER_FILE,
+    checksums,
+    current_build,
+    damage,
+    has_build,
+    point_current,
+    prune,
+    remove_stale_builds,
+)
 from .chunking import DEFAULT_CHUNKING, Chunking, whole_text
 from .corpus import Corpus
+from .derive import cached_analyses, counts, embed
 from .encoders import Encoder
-from .errors import IndexMismatchError, IndexMissingError
+from .errors import BuildError, IndexDamagedError, IndexMismatchError, IndexMissingError
 from .nlp import FrenchNLP, fold
 from .records import Action
 
@@ -50,11 +59,7 @@ log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 3  # 3: fiche vectors, passage spans, word families in the lexicon
 STORE_FILE = "actions.sqlite"
-BATCH = 32  # passages per encoder call: large enough to amortise, small enough for a lively progress bar
-KEEP_BUILDS = 2  # the live build and the one before it, for a quick manual rollback
-OWNER_FILE = ".owner"  # in a builds/.tmp-* directory: "host pid" of the process writing it
 CACHE_FILE = "cache.sqlite"  # beside builds/, see store.BuildCache
-ANALYSIS_BATCH = 64  # actions analysed (and committed to the cache) at a time
 # A reindex patches the live build unless more than this share of its actions went away (then a full build
 # is as cheap, and the IVF cells trained on the old corpus would describe the new one poorly).
 PATCH_MAX_REMOVED = 0.5
@@ -84,6 +89,8 @@ class Manifest:
     patched_from: str = ""  # the build this one was patched from; empty for a full build
     chunk_context: str = "none"  # chunking.Chunking.context
     analysis_version: int = 0  # analysis.ANALYSIS_VERSION of the build
+    warnings: int = 0  # what the export parser fixed or skipped (`semsearch reindex` prints them)
+    files: dict[str, str] = field(default_factory=dict)  # sha256 of each file, checked before a patch
 
     @classmethod
     def read(cls, path: Path) -> Manifest:
@@ -139,97 +146,59 @@ def build_index(
     chunking: Chunking = DEFAULT_CHUNKING,
     progress: bool = True,
     cache: bool = True,
+    full: bool = False,
 ) -> Manifest:
     """Build a complete index beside the live one, then make it `current` in one atomic rename.
 
     With `cache` (the default), analyses and passage vectors are read from and written to
     index_dir/cache.sqlite, so only new or changed actions are analysed and only new passages embedded,
     and the live build is patched rather than rewritten when it is compatible; either way the result
-    searches like a build without the cache (tests/test_incremental.py).
+    searches like a build without the cache (tests/test_incremental.py). A live build whose files are not the
+    ones it wrote is never patched: `full`, or that, rebuilds from the export.
+    A build that cannot be written raises BuildError naming the path; the live build stays as it was.
     """
     built_at = datetime.now(UTC)
     build_id = built_at.strftime("%Y%m%dT%H%M%S%fZ") + "-" + corpus.checksum[:8]
     builds = index_dir / "builds"
     tmp = builds / f".tmp-{build_id}"
-    tmp.mkdir(parents=True)
-    remove_stale_builds(builds)  # what killed builds left behind
-    (tmp / OWNER_FILE).write_text(f"{os.uname().nodename} {os.getpid()}\n", encoding="utf-8")
-    build_cache = store.BuildCache(index_dir / CACHE_FILE) if cache else None
-    job = _Job(corpus, tmp, encoder, nlp, chunking, progress, build_id, built_at, build_cache)
+    build_cache = None
     try:
-        previous = _patchable(index_dir, job) if build_cache is not None else None
+        tmp.mkdir(parents=True)
+        remove_stale_builds(builds)  # what killed builds left behind
+        (tmp / OWNER_FILE).write_text(f"{os.uname().nodename} {os.getpid()}\n", encoding="utf-8")
+        build_cache = store.BuildCache(index_dir / CACHE_FILE) if cache else None
+        job = _Job(corpus, tmp, encoder, nlp, chunking, progress, build_id, built_at, build_cache)
+        previous = _patchable(index_dir, job) if build_cache is not None and not full else None
         manifest = (previous and job.patch(previous)) or job.full()
         final = builds / build_id
         tmp.rename(final)
-        _point_current(index_dir, final)
+        point_current(index_dir, final)
+    except (OSError, sqlite3.OperationalError) as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise _unwritable(index_dir, exc) from exc
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     finally:
         if build_cache is not None:
             build_cache.close()
-    _prune(builds, keep=KEEP_BUILDS)
+    prune(builds)
     return manifest
 
 
-def _counts(analyses: Sequence[Analysis], sign: int) -> tuple[list[tuple[str, str, str, int]],
-                                                               list[tuple[str, str, int]]]:
-    """(surface, term, family, n) lexicon rows and (surface, spelling, n) spelling rows of some actions, times sign."""
-    lexicon: Counter[tuple[str, str, str]] = Counter()
-    spellings: Counter[tuple[str, str]] = Counter()  # folded form -> how the fiches write it
-    for analysis in analyses:
-        for t in analysis.words():
-            lexicon[t.surface, t.term, t.family] += 1
-            spellings[t.surface, t.text] += 1
-    return ([(*k, sign * n) for k, n in lexicon.items()], [(*k, sign * n) for k, n in spellings.items()])
-
-
-def cached_analyses(actions: Sequence[Action], nlp: FrenchNLP, chunking: Chunking, progress: bool,
-                    cache: store.BuildCache | None) -> tuple[list[Analysis], list[bytes], int]:
-    """Every action's analysis, from the cache where it has one (and put there when it has not); returns
-    (analyses, keys, how many were new)."""
-    keys = [analysis_key(a, nlp.model, chunking) for a in actions]
-    known = cache.analyses(keys) if cache is not None else {}
-    missing = [i for i, k in enumerate(keys) if k not in known]
-    with tqdm(total=len(missing), desc="analysing", unit="action", disable=not progress) as bar:
-        for start in range(0, len(missing), ANALYSIS_BATCH):
-            part = missing[start:start + ANALYSIS_BATCH]
-            fresh = analyse_actions([actions[i] for i in part], nlp, chunking)
-            known.update((keys[i], a) for i, a in zip(part, fresh))
-            if cache is not None:
-                cache.put_analyses((keys[i], a) for i, a in zip(part, fresh))
-            bar.update(len(part))
-    return [known[k] for k in keys], keys, len(missing)
-
-
-def _embed(texts: list[str], encoder: Encoder, progress: bool, cache: store.BuildCache | None,
-           counted: int | None = None) -> tuple[np.ndarray, list[bytes], int]:
-    """One vector per text, embedding only the texts the cache lacks; returns (vectors, keys, how many of the
-    first `counted` texts (all by default) were embedded: the passages, not the whole fiches after them)."""
-    keys = [sha(t) for t in texts]
-    known = cache.vectors(encoder.name, list(dict.fromkeys(keys)), encoder.dimension) if cache is not None else {}
-    missing = list(dict.fromkeys(k for k in keys if k not in known)) if cache is not None else keys
-    text_of = dict(zip(keys, texts))
-    vectors = np.zeros((len(texts), encoder.dimension), dtype=np.float32)
-    fresh: list[np.ndarray] = []
-    with tqdm(total=len(missing), desc="embedding", unit="passage", disable=not progress) as bar:
-        for start in range(0, len(missing), BATCH):
-            part = missing[start:start + BATCH]
-            batch = encoder.encode_passages([text_of[k] for k in part] if cache is not None else texts[start:start + BATCH])
-            if cache is not None:
-                cache.put_vectors(encoder.name, part, batch)  # one transaction per batch: a kill loses one batch
-                known.update(zip(part, batch))
-            else:
-                fresh.append(batch)
-            bar.update(len(part))
-    if cache is None:
-        if fresh:
-            vectors[:] = np.concatenate(fresh)
+def _unwritable(index_dir: Path, exc: OSError | sqlite3.OperationalError) -> BuildError:
+    """One line for a build the disk refused: where, why, and what to do."""
+    where = getattr(exc, "filename", None) or index_dir
+    why = getattr(exc, "strerror", None) or str(exc)
+    errno_ = getattr(exc, "errno", None)
+    if errno_ == 28 or "full" in why:  # ENOSPC, or SQLite's "database or disk is full"
+        fix = f"free some space on the disk of {index_dir}"
+    elif errno_ in (13, 30):  # EACCES, EROFS
+        fix = f"make {index_dir} writable by this user"
     else:
-        for i, k in enumerate(keys):
-            vectors[i] = known[k]
-    fresh_keys = set(missing)
-    return vectors, keys, len({k for k in keys[:counted] if k in fresh_keys})
+        fix = f"check {index_dir} and its disk"
+    kept = "the live index is unchanged" if (index_dir / "current").exists() else "no index was made"
+    return BuildError(f"cannot write the index: {where}: {why}; {fix} ({kept})")
 
 
 def _patchable(index_dir: Path, job: _Job) -> Path | None:
@@ -242,7 +211,13 @@ def _patchable(index_dir: Path, job: _Job) -> Path | None:
     same = (m.format_version, m.encoder, m.dimension, m.spacy_model, m.chunk_words, m.overlap_sentences,
             m.chunk_context) == (FORMAT_VERSION, job.encoder.name, job.encoder.dimension, job.nlp.model,
                                  job.chunking.words, job.chunking.overlap, job.chunking.context)
-    return path if same else None
+    if not same:
+        return None
+    problem = damage(path, m.files, STORE_FILE)
+    if problem:
+        log.warning("the live build %s is damaged (%s): full build from the export", path.name, problem)
+        return None
+    return path
 
 
 @dataclass
@@ -266,10 +241,10 @@ class _Job:
         store.create(db)
         rows = list(range(1, len(actions) + 1))
         texts = self._insert(db, rows, rows, actions, keys, analyses, first_chunk=1)
-        store.add_counts(db, *_counts(analyses, +1))
+        store.add_counts(db, *counts(analyses, +1))
         db.commit()
         wholes = [whole_text(a) for a in actions]
-        vectors, vector_keys, embedded = _embed(texts + wholes, self.encoder, self.progress, self.cache, len(texts))
+        vectors, vector_keys, embedded = embed(texts + wholes, self.encoder, self.progress, self.cache, len(texts))
         ids = np.arange(1, len(texts) + 1, dtype=np.int64)
         ann = dense.ann_index(vectors[:len(texts)], ids, self.encoder.dimension) if len(ids) > dense.ANN_ABOVE else None
         postings = lexical.Postings.from_counts(zip(rows, (a.column_terms() for a in analyses)), len(actions) + 1)
@@ -316,11 +291,11 @@ class _Job:
                              first_chunk=int(old_ids.max(initial=0)) + 1)
         db.executemany("UPDATE actions SET position = ? WHERE rowid = ?",
                        [(i + 1, old[k]) for i, k in enumerate(keys) if k in old])
-        store.add_counts(db, *_counts(list(removed_analyses.values()), -1))
-        store.add_counts(db, *_counts(analyses, +1))
+        store.add_counts(db, *counts(list(removed_analyses.values()), -1))
+        store.add_counts(db, *counts(analyses, +1))
         db.commit()
 
-        new_vectors, _, embedded = _embed(texts + [whole_text(a) for a in new_actions], self.encoder, self.progress,
+        new_vectors, _, embedded = embed(texts + [whole_text(a) for a in new_actions], self.encoder, self.progress,
                                           self.cache, len(texts))
         new_vectors, new_fiches = new_vectors[:len(texts)], new_vectors[len(texts):]
         gone_ids = np.asarray([r for r, _ in gone], dtype=np.int64)
@@ -378,70 +353,54 @@ class _Job:
             chunk_context=self.chunking.context, analysis_version=ANALYSIS_VERSION, actions_analysed=analysed,
             actions_reused=len(c.actions) - analysed, passages_embedded=embedded,
             passages_reused=chunks - embedded if self.cache is not None else 0,
-            search="exact" if ann is None else "ivf", patched_from=patched_from,
+            search="exact" if ann is None else "ivf", patched_from=patched_from, warnings=len(c.warnings),
+            files=checksums(self.out),
         )
         manifest.write(self.out)
         return manifest
 
-def _point_current(index_dir: Path, build: Path) -> None:
+def verify_live(index_dir: Path) -> None:
+    """Raise IndexDamagedError when a build is there but its files are not the ones it wrote; nothing when the
+    directory holds no build yet (a service then waits for one). Reads every file: seconds at 10 000 actions."""
     link = index_dir / "current"
-    tmp_link = index_dir / f".current-{build.name}"
-    tmp_link.unlink(missing_ok=True)
-    os.symlink(build.relative_to(index_dir), tmp_link)
-    os.replace(tmp_link, link)  # atomic on POSIX: readers see the old build or the new one, never neither
-
-
-def remove_stale_builds(builds: Path) -> None:
-    """Delete the builds/.tmp-* directories of builds whose process died (SIGKILL, power loss): those
-    written on this host by a process that no longer runs. A build still running here, or on another host
-    sharing the directory, is left alone."""
-    host = os.uname().nodename
-    for tmp in builds.glob(".tmp-*"):
-        try:
-            owner_host, pid = (tmp / OWNER_FILE).read_text(encoding="utf-8").split()
-            os.kill(int(pid), 0) if owner_host == host else None
-        except ProcessLookupError:
-            shutil.rmtree(tmp, ignore_errors=True)
-        except (OSError, ValueError):
-            continue  # no owner yet (being created), another user's process, or unreadable: keep it
-
-
-def _prune(builds: Path, keep: int) -> None:
-    done = sorted((p for p in builds.iterdir() if p.is_dir() and not p.name.startswith(".")), key=lambda p: p.name)
-    for old in done[:-keep]:
-        shutil.rmtree(old, ignore_errors=True)
-
-
-def current_build(index_dir: Path) -> Path:
-    """The directory of the live build (or index_dir itself when it directly holds a build)."""
-    link = index_dir / "current"
-    if link.exists():
-        return link.resolve()
-    if (index_dir / "manifest.json").exists():
-        return index_dir
-    raise IndexMissingError(f"no index in {index_dir}; build one with `semsearch reindex --source PATH`")
+    if link.is_symlink() and not link.exists():
+        raise IndexDamagedError(f"{link} points to {os.readlink(link)}, which does not exist")
+    if not has_build(index_dir):
+        return
+    path = current_build(index_dir)
+    try:
+        manifest = Manifest.read(path)
+    except IndexMissingError as exc:
+        raise IndexDamagedError(str(exc)) from exc
+    problem = damage(path, manifest.files, STORE_FILE)
+    if problem:
+        raise IndexDamagedError(f"{path}: damaged index ({problem})")
 
 
 def load_index(index_dir: Path, encoder_name: str | None = None) -> Index:
-    """Open the live build read-only; refuse one built by another encoder or format version."""
+    """Open the live build read-only; refuse one built by another encoder or format version, and one whose
+    files cannot be read or disagree with its manifest (IndexDamagedError)."""
     path = current_build(index_dir)
     manifest = Manifest.read(path)
     if manifest.format_version != FORMAT_VERSION:
         raise IndexMismatchError("format version", FORMAT_VERSION, manifest.format_version)
     if encoder_name is not None and manifest.encoder != encoder_name:
         raise IndexMismatchError("encoder", encoder_name, manifest.encoder)
+    fix = "rebuild it with `semsearch reindex --full`"
+    problem = store.quick_check(path / STORE_FILE)
+    if problem:
+        raise IndexDamagedError(f"{path}: damaged index ({STORE_FILE}: {problem}); {fix}")
     try:
         chunk_matrix, chunk_ids, chunk_ann = dense.read_chunks(path)
         fiche_ids, fiche_matrix = dense.read_fiches(path)
         postings = lexical.Postings.load(path)
         db = store.connect(path / STORE_FILE, readonly=True)
         (count,) = db.execute("SELECT count(*) FROM actions").fetchone()
-    except (RuntimeError, sqlite3.Error, OSError, ValueError, KeyError) as exc:
-        raise IndexMissingError(f"{path}: damaged index ({exc}); rebuild it with `semsearch reindex`") from exc
+    except Exception as exc:  # whatever a truncated or garbled file raises (numpy, zipfile, FAISS, SQLite)
+        raise IndexDamagedError(f"{path}: damaged index ({type(exc).__name__}: {exc}); {fix}") from exc
     vectors = chunk_ann.ntotal if chunk_ann is not None else chunk_matrix.shape
-    if count != manifest.actions or len(chunk_ids) != manifest.chunks or vectors not in (
-            manifest.chunks, (manifest.chunks, manifest.dimension)):
-        raise IndexMissingError(f"{path}: index files disagree with manifest.json; rebuild it with `semsearch reindex`")
-    if len(fiche_ids) != manifest.actions:
-        raise IndexMissingError(f"{path}: index files disagree with manifest.json; rebuild it with `semsearch reindex`")
+    if count != manifest.actions or len(chunk_ids) != manifest.chunks or len(fiche_ids) != manifest.actions \
+            or vectors not in (manifest.chunks, (manifest.chunks, manifest.dimension)):
+        db.close()
+        raise IndexDamagedError(f"{path}: index files disagree with manifest.json; {fix}")
     return Index(path, manifest, db, chunk_matrix, chunk_ids, chunk_ann, fiche_ids, fiche_matrix, postings)

@@ -111,7 +111,8 @@ class Postings:
 
     @classmethod
     def load(cls, directory: Path) -> Postings:
-        with np.load(directory / FILE) as data:
+        # The file opened here, so that it is closed even when numpy cannot read it (a truncated file).
+        with (directory / FILE).open("rb") as f, np.load(f) as data:
             return cls(data["terms"], data["offsets"], data["actions"], data["frequencies"], data["lengths"])
 
 

@@ -54,6 +54,19 @@ def connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
     return db
 
 
+def quick_check(path: Path) -> str | None:
+    """What SQLite's `PRAGMA quick_check` finds wrong with a store (damaged pages, a truncated file), or None."""
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            rows = [r for (r,) in db.execute("PRAGMA quick_check").fetchall()]
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        return str(exc)
+    return None if rows == ["ok"] else "; ".join(rows[:3])
+
+
 def create(db: sqlite3.Connection) -> None:
     db.executescript(SCHEMA)
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from semsearch.config import Settings
-from semsearch.corpus import Corpus, load_actions
+from semsearch.corpus import Corpus, load_actions, read_jsonl, write_jsonl
 from semsearch.encoders import Encoder, load_encoder
 from semsearch.index import build_index
 from semsearch.nlp import FrenchNLP
@@ -91,3 +92,25 @@ def http_server(settings: Settings, searcher: Searcher) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def small(tmp_path_factory: pytest.TempPathFactory, corpus: Corpus, encoder: Encoder, nlp: FrenchNLP) -> dict:
+    """A three-action index and two exports: the same three, and two others (not in the build cache: a
+    build of them really embeds)."""
+    base = tmp_path_factory.mktemp("small")
+    three, two, six = base / "three.jsonl", base / "two.jsonl", base / "six.jsonl"
+    write_jsonl(corpus.actions[:3], three)
+    write_jsonl(corpus.actions[3:5], two)
+    write_jsonl(corpus.actions[3:9], six)  # ~95 passages: three batches of 32 for the killed process
+    index_dir = base / "index"
+    build_index(read_jsonl(three), index_dir, encoder, nlp, progress=False)
+    return {"index": index_dir, "three": three, "two": two, "six": six}
+
+
+@pytest.fixture
+def index_dir(small: dict, tmp_path: Path) -> Path:
+    """A copy of the three-action index, for a test to damage or rebuild."""
+    copy = tmp_path / "index"
+    shutil.copytree(small["index"], copy, symlinks=True)
+    return copy

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from starlette.routing import Mount
 
 from api import create_app, routes, security
-from semsearch import engine
+from semsearch import jobs
 from semsearch.config import Settings
 from semsearch.search import Searcher
 
@@ -29,7 +29,7 @@ def _settings(settings: Settings, **overrides: Any) -> Settings:
 
 @pytest.fixture
 def admin_app(settings: Settings, searcher: Searcher, monkeypatch: pytest.MonkeyPatch) -> FastAPI:
-    monkeypatch.setattr(engine, "rebuild", lambda *a, **k: searcher.index.manifest)  # no real build
+    monkeypatch.setattr(jobs, "start_build", lambda s: jobs.BuildStatus(running=True, started_at="maintenant"))
     return create_app(_settings(settings, admin_token=TOKEN), searcher=searcher)
 
 

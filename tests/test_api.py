@@ -8,7 +8,6 @@ import os
 import re
 import shutil
 import sqlite3
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -20,7 +19,6 @@ from fastapi.testclient import TestClient
 
 from api import create_app
 from api.models import SearchMode, marked_html
-from semsearch import engine
 from semsearch.config import Settings
 from semsearch.corpus import Corpus, write_jsonl
 from semsearch.encoders import Encoder
@@ -278,21 +276,22 @@ def test_an_unexpected_error_is_a_logged_500_without_traceback(client: TestClien
 
 # -- administration and reloading -------------------------------------------------------------------
 def admin_settings(settings: Settings, **overrides: Any) -> Settings:
-    return Settings.from_env({}, index_dir=settings.index_dir, source=settings.source, admin_token=TOKEN,
-                             **overrides)
+    return Settings.from_env({}, **{"index_dir": settings.index_dir, "source": settings.source,
+                                    "admin_token": TOKEN, **overrides})
 
 
-def test_reindex_needs_the_token_and_runs_one_build_at_a_time(settings: Settings, searcher: Searcher,
-                                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    release, calls = threading.Event(), []
+@pytest.fixture
+def index_copy(tmp_path: Path, sample_index: Path) -> Path:
+    """A private copy of the sample index, so builds and swaps do not touch the session's index."""
+    copy = tmp_path / "index"
+    shutil.copytree(sample_index, copy, symlinks=True)
+    return copy
 
-    def slow_rebuild(*args: Any, **kwargs: Any) -> Any:
-        calls.append(kwargs)
-        assert release.wait(30)
-        return searcher.index.manifest
 
-    monkeypatch.setattr(engine, "rebuild", slow_rebuild)
-    with TestClient(create_app(admin_settings(settings), searcher=searcher)) as c:
+def test_reindex_needs_the_token_and_runs_one_build_at_a_time(index_copy: Path, settings: Settings,
+                                                              encoder: Encoder, nlp: FrenchNLP) -> None:
+    settings = admin_settings(settings, index_dir=index_copy)
+    with TestClient(create_app(settings, encoder=encoder, nlp=nlp)) as c:
         assert c.post("/admin/reindex").status_code == 401
         assert c.post("/admin/reindex").headers["WWW-Authenticate"] == "Bearer"
         assert c.post("/admin/reindex", headers={"Authorization": "Bearer faux"}).status_code == 403
@@ -303,17 +302,8 @@ def test_reindex_needs_the_token_and_runs_one_build_at_a_time(settings: Settings
         assert second.status_code == 409 and second.json()["error"]["code"] == "reindex_running"
         assert c.get("/ready").json()["reindex"]["running"] is True
         assert c.get("/search", params={"q": "jeunes"}).status_code == 200  # search goes on meanwhile
-        release.set()
-        wait_for(lambda: not c.get("/ready").json()["reindex"]["running"])
-    assert calls[0]["encoder"] is searcher.encoder and calls[0]["nlp"] is searcher.nlp  # reused, not reloaded
-
-
-@pytest.fixture
-def index_copy(tmp_path: Path, sample_index: Path) -> Path:
-    """A private copy of the sample index, so builds and swaps do not touch the session's index."""
-    copy = tmp_path / "index"
-    shutil.copytree(sample_index, copy, symlinks=True)
-    return copy
+        wait_for(lambda: not c.get("/ready").json()["reindex"]["running"], timeout=180)
+        assert c.get("/ready").json()["reindex"]["error"] is None
 
 
 def test_reindex_swaps_the_index_in_and_a_failed_one_keeps_it(index_copy: Path, tmp_path: Path,
@@ -328,7 +318,8 @@ def test_reindex_swaps_the_index_in_and_a_failed_one_keeps_it(index_copy: Path, 
         before = c.get("/ready").json()["index"]["build_id"]
         with service.lease() as old:  # a request in flight during the swap
             assert c.post("/admin/reindex", headers=auth).status_code == 202
-            wait_for(lambda: not c.get("/ready").json()["reindex"]["running"])
+            wait_for(lambda: not c.get("/ready").json()["reindex"]["running"], timeout=180)
+            wait_for(lambda: c.get("/ready").json()["index"]["build_id"] != before, timeout=10)
             assert old.listing(limit=100).total == len(corpus.actions) > 3  # still answering from the old index
             old.search("jeunes", limit=100)
         with pytest.raises(sqlite3.ProgrammingError):  # closed once its last request finished
@@ -341,7 +332,7 @@ def test_reindex_swaps_the_index_in_and_a_failed_one_keeps_it(index_copy: Path, 
 
         source.write_text("{pas du json\n", encoding="utf-8")
         assert c.post("/admin/reindex", headers=auth).status_code == 202
-        wait_for(lambda: not c.get("/ready").json()["reindex"]["running"])
+        wait_for(lambda: not c.get("/ready").json()["reindex"]["running"], timeout=60)
         ready = c.get("/ready").json()
         assert ready["index"]["build_id"] == after and "three.jsonl" in ready["reindex"]["error"]
         assert c.get("/search", params={"q": "jeunes"}).headers["X-Index-Version"] == after

@@ -25,10 +25,10 @@ from fastapi.testclient import TestClient
 
 from api import create_app
 from api.app import IndexUnusableError
-from semsearch import engine
+from semsearch import builds, derive, engine, jobs
 from semsearch import index as ix
 from semsearch.config import Settings
-from semsearch.corpus import Corpus, read_jsonl, write_jsonl
+from semsearch.corpus import read_jsonl
 from semsearch.encoders import Encoder
 from semsearch.errors import SemsearchError
 from semsearch.nlp import FrenchNLP
@@ -40,27 +40,6 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 class Killed(Exception):
     """Stands for the process dying at that point."""
-
-
-@pytest.fixture(scope="module")
-def small(tmp_path_factory: pytest.TempPathFactory, corpus: Corpus, encoder: Encoder, nlp: FrenchNLP) -> dict:
-    """A three-action index and two exports: the same three, and two others (not in the build cache: a
-    build of them really embeds)."""
-    base = tmp_path_factory.mktemp("faults")
-    three, two, six = base / "three.jsonl", base / "two.jsonl", base / "six.jsonl"
-    write_jsonl(corpus.actions[:3], three)
-    write_jsonl(corpus.actions[3:5], two)
-    write_jsonl(corpus.actions[3:9], six)  # ~95 passages: three batches of 32 for the killed process
-    index_dir = base / "index"
-    ix.build_index(read_jsonl(three), index_dir, encoder, nlp, progress=False)
-    return {"index": index_dir, "three": three, "two": two, "six": six}
-
-
-@pytest.fixture
-def index_dir(small: dict, tmp_path: Path) -> Path:
-    copy = tmp_path / "index"
-    shutil.copytree(small["index"], copy, symlinks=True)
-    return copy
 
 
 def _live_build(index_dir: Path) -> str:
@@ -103,7 +82,7 @@ STAGES = {
     # store and chunk vectors written, the fiche vectors not
     "mid-write": lambda mp, enc: mp.setattr(ix.dense, "write_fiches", _on_call(1, ix.dense.write_fiches)),
     # the build directory is complete and renamed, `current` not yet moved
-    "before the swap": lambda mp, enc: mp.setattr(ix, "_point_current", _on_call(1, ix._point_current)),
+    "before the swap": lambda mp, enc: mp.setattr(ix, "point_current", _on_call(1, ix.point_current)),
 }
 
 
@@ -112,27 +91,62 @@ def test_a_build_killed_at_each_stage_leaves_the_service_on_the_previous_index(
         stage: str, index_dir: Path, small: dict, encoder: Encoder, nlp: FrenchNLP,
         monkeypatch: pytest.MonkeyPatch) -> None:
     before = _live_build(index_dir)
-    settings = Settings.from_env({}, index_dir=index_dir, source=small["two"], admin_token=TOKEN)
-    monkeypatch.setattr(ix, "BATCH", 8)  # several embedding batches even for two actions
+    settings = Settings.from_env({}, index_dir=index_dir, source=small["two"])
+    monkeypatch.setattr(derive, "BATCH", 8)  # several embedding batches even for two actions
     with TestClient(create_app(settings, encoder=encoder, nlp=nlp)) as c:
         with monkeypatch.context() as mp:
             STAGES[stage](mp, encoder)
-            assert c.post("/admin/reindex", headers=AUTH).status_code == 202
-            _until(lambda: not c.get("/ready").json()["reindex"]["running"], 120)
-        ready = c.get("/ready").json()
-        assert "Killed" in ready["reindex"]["error"] and ready["index"]["build_id"] == before
+            with pytest.raises(Killed):
+                engine.rebuild(settings, progress=False, encoder=encoder, nlp=nlp)
         r = c.get("/search", params={"q": "jeunes"})
         assert r.status_code == 200 and r.headers["X-Index-Version"] == before
         assert _live_build(index_dir) == before and _tmp_dirs(index_dir) == []
         _answers(index_dir, encoder, nlp, before)
 
         # The next build, without the fault, succeeds and is served.
+        after = engine.rebuild(settings, progress=False, encoder=encoder, nlp=nlp).build_id
+        _until(lambda: c.get("/ready").json()["index"]["build_id"] == after, 30)
+        assert _tmp_dirs(index_dir) == [] and c.get("/facets").json()["total"] == 2
+
+
+def test_an_admin_build_killed_in_its_child_process_leaves_the_service_serving(
+        index_dir: Path, small: dict, encoder: Encoder, nlp: FrenchNLP) -> None:
+    """The service builds in a child process: killing it (as the OOM killer would) costs the service nothing,
+    /ready says the build stopped, and the next one goes through."""
+    before = _live_build(index_dir)
+    settings = Settings.from_env({}, index_dir=index_dir, source=small["six"], admin_token=TOKEN)
+    with TestClient(create_app(settings, encoder=encoder, nlp=nlp)) as c:
         assert c.post("/admin/reindex", headers=AUTH).status_code == 202
-        _until(lambda: not c.get("/ready").json()["reindex"]["running"], 120)
+        _until(lambda: jobs.read_status(index_dir).pid is not None, 60)
+        os.kill(jobs.read_status(index_dir).pid, signal.SIGKILL)
+        _until(lambda: not c.get("/ready").json()["reindex"]["running"], 30)
         ready = c.get("/ready").json()
-        assert ready["reindex"]["error"] is None and ready["index"]["build_id"] != before
-        assert ready["index"]["actions"] == 2 and _tmp_dirs(index_dir) == []
-        assert c.get("/facets").json()["total"] == 2
+        assert "arrêtée sans finir" in ready["reindex"]["error"] and ready["index"]["build_id"] == before
+        assert c.get("/search", params={"q": "jeunes"}).headers["X-Index-Version"] == before
+        assert c.post("/admin/reindex", headers=AUTH).status_code == 202  # the lock went with the process
+        _until(lambda: not c.get("/ready").json()["reindex"]["running"], 180)
+        ready = c.get("/ready").json()
+        assert ready["reindex"]["error"] is None and ready["reindex"]["build_id"] != before
+        _until(lambda: c.get("/ready").json()["index"]["build_id"] == ready["reindex"]["build_id"], 30)
+        assert c.get("/facets").json()["total"] == 6
+
+
+def test_two_workers_share_one_build_and_one_status(index_dir: Path, small: dict, encoder: Encoder,
+                                                    nlp: FrenchNLP) -> None:
+    """Two services on one index directory stand for two workers: a build asked of one is refused by the other
+    while it runs, and both report the same status."""
+    settings = Settings.from_env({}, index_dir=index_dir, source=small["two"], admin_token=TOKEN)
+    with TestClient(create_app(settings, encoder=encoder, nlp=nlp)) as one, \
+            TestClient(create_app(settings, encoder=encoder, nlp=nlp)) as two:
+        assert one.post("/admin/reindex", headers=AUTH).status_code == 202
+        refused = two.post("/admin/reindex", headers=AUTH)
+        assert refused.status_code == 409 and refused.json()["error"]["code"] == "reindex_running"
+        assert one.get("/ready").json()["reindex"] == two.get("/ready").json()["reindex"]
+        _until(lambda: not two.get("/ready").json()["reindex"]["running"], 180)
+        assert one.get("/ready").json()["reindex"] == two.get("/ready").json()["reindex"]
+        built = one.get("/ready").json()["reindex"]["build_id"]
+        for c in (one, two):
+            _until(lambda c=c: c.get("/ready").json()["index"]["build_id"] == built, 30)
 
 
 def _until(condition: Callable[[], bool], timeout: float) -> None:
@@ -192,8 +206,8 @@ def _count(cache: sqlite3.Connection) -> int:
 def test_a_build_in_progress_is_not_taken_for_a_stale_one(index_dir: Path) -> None:
     live = index_dir / "builds" / ".tmp-20990101T000000000000Z-live"
     live.mkdir()
-    (live / ix.OWNER_FILE).write_text(f"{os.uname().nodename} {os.getpid()}\n", encoding="utf-8")
-    ix.remove_stale_builds(index_dir / "builds")
+    (live / builds.OWNER_FILE).write_text(f"{os.uname().nodename} {os.getpid()}\n", encoding="utf-8")
+    builds.remove_stale_builds(index_dir / "builds")
     assert live.exists()
 
 

@@ -8,10 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from semsearch.builds import current_build
 from semsearch.corpus import Corpus
 from semsearch.encoders import Encoder
 from semsearch.errors import IndexMismatchError, IndexMissingError
-from semsearch.index import build_index, current_build, load_index
+from semsearch.index import build_index, load_index
 from semsearch.nlp import FrenchNLP
 
 

@@ -70,7 +70,7 @@ def test_load_during_a_swap_never_fails_and_every_answer_is_from_one_build(
         _until(lambda: counts[before] >= 2 * THREADS, 60)  # load is on the old build
         assert client.post("/admin/reindex", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 202
         _until(lambda: not client.get("/ready").json()["reindex"]["running"], 120)
-        after = client.get("/ready").json()["index"]["build_id"]
+        after = client.get("/ready").json()["reindex"]["build_id"]  # loaded by the watcher within a second
         _until(lambda: counts[after] >= 2 * THREADS, 60)  # and then on the new one
     finally:
         stop.set()

@@ -16,19 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..analysis import ANALYSIS_VERSION, COLUMNS
+from ..builds import current_build
 from ..chunking import DEFAULT_CHUNKING, Chunking
 from ..corpus import load_actions
+from ..derive import cached_analyses
 from ..encoders import Encoder
 from ..errors import IndexMissingError
-from ..index import (
-    CACHE_FILE,
-    FORMAT_VERSION,
-    Manifest,
-    build_index,
-    cached_analyses,
-    current_build,
-    load_index,
-)
+from ..index import CACHE_FILE, FORMAT_VERSION, Manifest, build_index, load_index
 from ..lexical import LexicalIndex, Postings
 from ..nlp import FrenchNLP
 from ..search import Searcher

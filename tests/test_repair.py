@@ -1,0 +1,137 @@
+"""A damaged live build is repaired by the next reindex, never patched; every fault the CLI meets is one line.
+
+Damage as it happens on disk: a fiche's record garbled inside a store that still opens, pages of the store
+overwritten, a truncated lexical file. Disk faults (full, read-only) are raised where the build writes, as the
+operating system raises them.
+"""
+
+from __future__ import annotations
+
+import errno
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from semsearch import engine, index, vectors
+from semsearch.cli import main
+from semsearch.config import Settings
+from semsearch.corpus import read_jsonl
+from semsearch.encoders import Encoder
+from semsearch.errors import IndexDamagedError
+from semsearch.nlp import FrenchNLP
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _live(index_dir: Path) -> Path:
+    return (index_dir / "current").resolve()
+
+
+def _garble_a_record(build: Path) -> str:
+    """Rewrite one fiche's title inside the store, as a stray write would: the store still opens."""
+    db = sqlite3.connect(build / "actions.sqlite")
+    rowid, data = db.execute("SELECT rowid, data FROM actions LIMIT 1").fetchone()
+    db.execute("UPDATE actions SET data = ? WHERE rowid = ?", (data.replace('"title": "', '"title": "XX'), rowid))
+    db.commit()
+    db.close()
+    return data
+
+
+def _overwrite_pages(build: Path) -> None:
+    store = build / "actions.sqlite"
+    data = bytearray(store.read_bytes())
+    data[8192:16384] = b"\xa5" * 8192  # pages 3 and 4 (4 KiB pages), past the header
+    store.write_bytes(bytes(data))
+
+
+def _truncate_lexical(build: Path) -> None:
+    lexical = build / "lexical.npz"
+    lexical.write_bytes(lexical.read_bytes()[:200])
+
+
+def _titles(index_dir: Path, encoder: Encoder, nlp: FrenchNLP) -> list[str]:
+    searcher = engine.open_searcher(Settings.from_env({}, index_dir=index_dir), encoder, nlp)
+    try:
+        return [a.title for a in searcher.listing(limit=10).actions]
+    finally:
+        searcher.index.close()
+
+
+@pytest.mark.parametrize("damage", [_garble_a_record, _overwrite_pages, _truncate_lexical])
+def test_reindex_rebuilds_a_damaged_live_build_instead_of_patching_it(
+        damage, index_dir: Path, small: dict, encoder: Encoder, nlp: FrenchNLP) -> None:
+    before = _titles(index_dir, encoder, nlp)
+    damage(_live(index_dir))
+    manifest = index.build_index(read_jsonl(small["three"]), index_dir, encoder, nlp, progress=False)
+    assert manifest.patched_from == ""  # a full build: nothing copied from the damaged one
+    assert manifest.actions_reused == 3  # from the build cache, not re-analysed: the repair is cheap
+    assert _titles(index_dir, encoder, nlp) == before
+    index.verify_live(index_dir)
+
+
+def test_a_sound_live_build_is_patched_unless_full_is_asked(index_dir: Path, small: dict, encoder: Encoder,
+                                                               nlp: FrenchNLP) -> None:
+    corpus = read_jsonl(small["three"])
+    assert index.build_index(corpus, index_dir, encoder, nlp, progress=False).patched_from
+    assert index.build_index(corpus, index_dir, encoder, nlp, progress=False, full=True).patched_from == ""
+
+
+def test_a_garbled_fiche_is_refused_at_start_up_not_served(index_dir: Path) -> None:
+    _garble_a_record(_live(index_dir))
+    with pytest.raises(IndexDamagedError, match="actions.sqlite changed"):
+        index.verify_live(index_dir)
+
+
+@pytest.mark.parametrize("damage", [_overwrite_pages, _truncate_lexical])
+def test_a_damaged_store_or_lexical_file_fails_to_load_with_one_message(damage, index_dir: Path,
+                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    damage(_live(index_dir))
+    assert main(["--index", str(index_dir), "search", "jardin"]) == 3
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "damaged index" in err and "semsearch reindex --full" in err
+
+
+@pytest.mark.parametrize(("code", "fix"), [(errno.ENOSPC, "free some space"), (errno.EROFS, "writable"),
+                                           (errno.EACCES, "writable")])
+def test_reindex_on_a_full_or_read_only_disk_is_one_line_and_keeps_the_live_index(
+        code: int, fix: str, index_dir: Path, small: dict, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    live = _live(index_dir)
+
+    def refused(directory: Path, *_args) -> None:
+        raise OSError(code, "refused by the disk", str(directory / "chunk_vectors.npy"))
+
+    monkeypatch.setattr(vectors, "write_chunks", refused)
+    status = main(["reindex", "--quiet", "--full", "--source", str(small["two"]), "--out", str(index_dir)])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert [line for line in err.splitlines() if line.startswith("semsearch: error:")] == err.splitlines()[-1:]
+    assert "Traceback" not in err and fix in err and "chunk_vectors.npy" in err and "live index is unchanged" in err
+    assert _live(index_dir) == live and not list((index_dir / "builds").glob(".tmp-*"))
+
+
+def test_an_unexpected_error_is_one_line_and_debug_shows_the_traceback(monkeypatch: pytest.MonkeyPatch,
+                                                                      capsys: pytest.CaptureFixture[str],
+                                                                      index_dir: Path) -> None:
+    def bug(*_args, **_kwargs):
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr(engine, "open_searcher", bug)
+    assert main(["--index", str(index_dir), "show", "x"]) == 1
+    assert capsys.readouterr().err.strip() == ("semsearch: error: unexpected ZeroDivisionError: division by zero "
+                                               "(run again with --debug for the traceback)")
+    with pytest.raises(ZeroDivisionError):
+        main(["--debug", "--index", str(index_dir), "show", "x"])
+
+
+@pytest.mark.parametrize("damage", [_overwrite_pages, _truncate_lexical, _garble_a_record])
+def test_serve_on_a_damaged_index_is_one_line_and_exit_3(damage, index_dir: Path) -> None:
+    damage(_live(index_dir))
+    done = subprocess.run([sys.executable, "-m", "semsearch.cli", "serve", "--port", "0", "--index",
+                           str(index_dir)], check=False, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 3
+    assert "Traceback" not in done.stderr and "refusing to start" in done.stderr
+    assert len([line for line in done.stderr.splitlines() if "error" in line]) == 1
