@@ -33,7 +33,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from semsearch import engine, jobs
 from semsearch.config import Settings
 from semsearch.encoders import Encoder, load_encoder
-from semsearch.errors import SemsearchError
+from semsearch.errors import BuildError, SemsearchError
 from semsearch.nlp import FrenchNLP
 from semsearch.search import Searcher
 
@@ -86,8 +86,8 @@ class Service:
                 index_dir = self.settings.index_dir
                 if self._linked_build() is not None or (index_dir / "manifest.json").exists():
                     raise IndexUnusableError(
-                        f"the index in {index_dir} cannot be loaded, refusing to start: {exc}. Rebuild it with "
-                        f"`semsearch reindex`, or point {index_dir / 'current'} at a good build in builds/"
+                        f"the index in {index_dir} cannot be loaded, refusing to start: {exc}; or point "
+                        f"{index_dir / 'current'} at a good build in builds/"
                     ) from exc
         self._spawn(self._watch, "semsearch-index-watcher")
 
@@ -199,6 +199,10 @@ class Service:
         except jobs.BuildRunning as exc:
             raise ApiError(409, "reindex_running", "Une reconstruction de l'index est déjà en cours.",
                            {"started_at": exc.started_at}) from exc
+        except BuildError as exc:  # the index directory refuses the lock or the status, or no process starts
+            logger.error("%s", exc)
+            raise ApiError(503, "reindex_unavailable", "La reconstruction de l'index n'a pas pu démarrer ; "
+                           "la cause est dans le journal du service.") from exc
 
 
 class IndexUnusableError(SemsearchError):

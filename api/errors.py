@@ -32,9 +32,9 @@ _HTTP_MESSAGES = {404: "Ressource introuvable.", 405: "Méthode HTTP non autoris
 _PLAIN_ERRORS = {400: ("bad_request", "Requête refusée : en-têtes invalides."),
                  416: ("range_not_satisfiable", "Plage d'octets (Range) hors du fichier.")}
 _CORS_REFUSED = ("cors_refused", "Requête d'une autre origine refusée (CORS).")
-# An absolute POSIX path: starts with "/" where a word cannot go on (so "a/b" and "http://x" are no match)
-# and runs until a space, a quote, a bracket or punctuation that ends a path in a sentence.
-_ABSOLUTE_PATH = re.compile(r"(?<![\w.:/~-])/[^\s'\"`,;:()<>\[\]{}]*")
+# An absolute POSIX path: starts with "/", "~/" or "file:/" where a word cannot go on (so "a/b" and "http://x"
+# are no match) and runs until a space, a quote, a bracket or punctuation that ends a path in a sentence.
+_ABSOLUTE_PATH = re.compile(r"(?:\bfile:|(?<![\w.:/~-])~?)/[^\s'\"`,;:()<>\[\]{}]*")
 INDEX_DIR_WORDS = "the index directory"
 
 

@@ -59,7 +59,8 @@ from semsearch.corpus import load_actions, make_ids, write_jsonl
 from semsearch.config import Settings
 from semsearch.encoders import load_encoder
 from semsearch.builds import current_build
-from semsearch.index import CACHE_FILE, build_index, load_index
+from semsearch.index import CACHE_FILE, build_index
+from semsearch.loading import load_index
 from semsearch.nlp import FrenchNLP, Term, clean
 from semsearch.records import Action, Evaluation
 from semsearch.search import Searcher

@@ -14,7 +14,7 @@ import shutil
 from pathlib import Path
 
 from . import store
-from .errors import IndexMissingError
+from .errors import IndexDamagedError, IndexMissingError
 
 KEEP_BUILDS = 2  # the live build and the one before it, for a quick manual rollback
 OWNER_FILE = ".owner"  # in a builds/.tmp-* directory: "host pid" of the process writing it
@@ -36,6 +36,9 @@ def current_build(index_dir: Path) -> Path:
     link = index_dir / "current"
     if link.exists():
         return link.resolve()
+    if link.is_symlink():
+        raise IndexDamagedError(f"{link} points to {os.readlink(link)}, which does not exist; rebuild the index "
+                                f"with `semsearch reindex --full`, or point it at a good build in builds/")
     if (index_dir / MANIFEST).exists():
         return index_dir
     raise IndexMissingError(f"no index in {index_dir}; build one with `semsearch reindex --source PATH`")

@@ -189,16 +189,16 @@ def cmd_serve(args: argparse.Namespace) -> None:
     import uvicorn
     from uvicorn.config import LOGGING_CONFIG
 
-    from .index import verify_live
+    from .loading import verify_live
 
     settings = Settings.from_env(index_dir=getattr(args, "index", None), encoder=args.encoder, host=args.host,
                                  port=args.port, workers=args.workers)
     try:  # here, once, before uvicorn: a failed start-up there prints its traceback, and each worker its own
-        verify_live(settings.index_dir)
-    except IndexDamagedError as exc:
-        raise IndexDamagedError(f"the index in {settings.index_dir} cannot be loaded, refusing to start: {exc}. "
-                                f"Rebuild it with `semsearch reindex --full`, or point "
-                                f"{settings.index_dir / 'current'} at a good build in builds/") from exc
+        verify_live(settings.index_dir, settings.encoder)
+    except SemsearchError as exc:
+        message = (f"the index in {settings.index_dir} cannot be loaded, refusing to start: {exc}; or point "
+                   f"{settings.index_dir / 'current'} at a good build in builds/")
+        raise (IndexDamagedError if isinstance(exc, IndexDamagedError) else SemsearchError)(message) from exc
     base = f"http://{settings.host}:{settings.port}"
     print(f"Service sur {base}, prêt dès « Application startup complete » ci-dessous.\n"
           f"Navigateur : {base}/docs — essayez : curl '{base}/search?q=precarite%20alimentaire%20en%20rural'",

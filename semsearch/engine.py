@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from . import jobs
 from .config import Settings
 from .corpus import Corpus, load_actions
 from .encoders import Encoder, load_encoder
-from .index import Manifest, build_index, load_index
+from .index import build_index
+from .loading import Manifest, load_index
 from .nlp import FrenchNLP
 from .search import Searcher
 
@@ -25,5 +27,6 @@ def rebuild(settings: Settings, corpus: Corpus | None = None, *, progress: bool 
     # Every core for a build of its own: a batch of passages keeps an OpenMP team busy (~96 ms of CPU per 40-word
     # passage), unlike one short query. The service rebuilds with its serving encoder, leaving a core to searches.
     encoder = encoder or load_encoder(settings.encoder, settings.models_dir, passage_threads=None)
-    return build_index(corpus, settings.index_dir, encoder, nlp or FrenchNLP(settings.spacy_model), progress=progress,
-                       full=full)
+    with jobs.exclusive(settings.index_dir):  # never beside a build the service started
+        return build_index(corpus, settings.index_dir, encoder, nlp or FrenchNLP(settings.spacy_model),
+                           progress=progress, full=full)

@@ -1,4 +1,5 @@
-"""Build, patch, swap and load an index: SQLite store + lexical postings + vectors + a manifest.
+"""Build or patch an index beside the live one, and swap it in: SQLite store + lexical postings + vectors +
+a manifest (loading.py opens one).
 
 Layout of an index directory (see index/README.md):
     index/current -> builds/<build id>           a symlink, replaced atomically by each successful build
@@ -21,13 +22,12 @@ patched IVF index keeps its trained cells, so approximate results may differ as 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import shutil
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -37,98 +37,22 @@ import numpy as np
 from . import lexical, store
 from . import vectors as dense
 from .analysis import ANALYSIS_VERSION, analysis_key, sha
-from .builds import (
-    OWNER_FILE,
-    checksums,
-    current_build,
-    damage,
-    has_build,
-    point_current,
-    prune,
-    remove_stale_builds,
-)
+from .builds import OWNER_FILE, checksums, current_build, damage, point_current, prune, remove_stale_builds
 from .chunking import DEFAULT_CHUNKING, Chunking, whole_text
 from .corpus import Corpus
 from .derive import cached_analyses, counts, embed
 from .encoders import Encoder
-from .errors import BuildError, IndexDamagedError, IndexMismatchError, IndexMissingError
+from .errors import BuildError, IndexMissingError
+from .loading import FORMAT_VERSION, STORE_FILE, Manifest
 from .nlp import FrenchNLP, fold
 from .records import Action
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 3  # 3: fiche vectors, passage spans, word families in the lexicon
-STORE_FILE = "actions.sqlite"
 CACHE_FILE = "cache.sqlite"  # beside builds/, see store.BuildCache
 # A reindex patches the live build unless more than this share of its actions went away (then a full build
 # is as cheap, and the IVF cells trained on the old corpus would describe the new one poorly).
 PATCH_MAX_REMOVED = 0.5
-
-
-@dataclass(frozen=True)
-class Manifest:
-    format_version: int
-    build_id: str
-    built_at: str
-    encoder: str
-    dimension: int
-    spacy_model: str
-    source: str
-    source_sha256: str
-    actions: int
-    chunks: int
-    duplicates: int
-    chunk_words: int
-    overlap_sentences: int
-    # What the build cache saved (defaults, so manifests written before the cache still load).
-    actions_analysed: int = 0
-    actions_reused: int = 0
-    passages_embedded: int = 0
-    passages_reused: int = 0
-    search: str = "exact"  # or "ivf": how chunk vectors are searched (vectors.ANN_ABOVE)
-    patched_from: str = ""  # the build this one was patched from; empty for a full build
-    chunk_context: str = "none"  # chunking.Chunking.context
-    analysis_version: int = 0  # analysis.ANALYSIS_VERSION of the build
-    warnings: int = 0  # what the export parser fixed or skipped (`semsearch reindex` prints them)
-    files: dict[str, str] = field(default_factory=dict)  # sha256 of each file, checked before a patch
-
-    @classmethod
-    def read(cls, path: Path) -> Manifest:
-        try:
-            data = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
-            return cls(**data)
-        except (OSError, ValueError, TypeError) as exc:
-            raise IndexMissingError(f"{path}: unreadable or incomplete manifest.json ({exc}); rebuild the index") from exc
-
-    def write(self, path: Path) -> None:
-        (path / "manifest.json").write_text(json.dumps(asdict(self), indent=2, ensure_ascii=False), encoding="utf-8")
-
-
-@dataclass
-class Index:
-    """A loaded, read-only index. Text and metadata live in SQLite; the arrays every query scans in memory."""
-
-    path: Path
-    manifest: Manifest
-    db: sqlite3.Connection
-    chunk_matrix: np.ndarray | None  # (chunks, dimension) float32 in chunk_ids order; None when chunk_ann holds them
-    chunk_ids: np.ndarray  # chunk rowids, ascending
-    chunk_ann: faiss.Index | None  # IVF over the chunk vectors, None when they are searched exactly
-    fiche_ids: np.ndarray  # action rowids, ascending
-    fiche_matrix: np.ndarray  # (actions, dimension) float32: the vector of each action's whole text, fiche_ids order
-    postings: lexical.Postings
-
-    def chunk_vectors(self, rowids: np.ndarray) -> np.ndarray:
-        """The vectors of some chunks, from whichever structure holds them in memory."""
-        rowids = np.asarray(rowids, dtype=np.int64)
-        if self.chunk_matrix is not None:
-            return self.chunk_matrix[np.searchsorted(self.chunk_ids, rowids)]
-        assert self.chunk_ann is not None
-        return np.stack([self.chunk_ann.reconstruct(int(r)) for r in rowids]) if len(rowids) \
-            else np.zeros((0, self.manifest.dimension), dtype=np.float32)
-
-    def close(self) -> None:
-        self.db.close()
 
 
 def identity(action: Action) -> str:
@@ -212,6 +136,9 @@ def _patchable(index_dir: Path, job: _Job) -> Path | None:
             m.chunk_context) == (FORMAT_VERSION, job.encoder.name, job.encoder.dimension, job.nlp.model,
                                  job.chunking.words, job.chunking.overlap, job.chunking.context)
     if not same:
+        return None
+    if not m.files:  # built before checksums were recorded: nothing says its files are still its own
+        log.info("the live build %s has no checksums: full build from the export", path.name)
         return None
     problem = damage(path, m.files, STORE_FILE)
     if problem:
@@ -358,49 +285,3 @@ class _Job:
         )
         manifest.write(self.out)
         return manifest
-
-def verify_live(index_dir: Path) -> None:
-    """Raise IndexDamagedError when a build is there but its files are not the ones it wrote; nothing when the
-    directory holds no build yet (a service then waits for one). Reads every file: seconds at 10 000 actions."""
-    link = index_dir / "current"
-    if link.is_symlink() and not link.exists():
-        raise IndexDamagedError(f"{link} points to {os.readlink(link)}, which does not exist")
-    if not has_build(index_dir):
-        return
-    path = current_build(index_dir)
-    try:
-        manifest = Manifest.read(path)
-    except IndexMissingError as exc:
-        raise IndexDamagedError(str(exc)) from exc
-    problem = damage(path, manifest.files, STORE_FILE)
-    if problem:
-        raise IndexDamagedError(f"{path}: damaged index ({problem})")
-
-
-def load_index(index_dir: Path, encoder_name: str | None = None) -> Index:
-    """Open the live build read-only; refuse one built by another encoder or format version, and one whose
-    files cannot be read or disagree with its manifest (IndexDamagedError)."""
-    path = current_build(index_dir)
-    manifest = Manifest.read(path)
-    if manifest.format_version != FORMAT_VERSION:
-        raise IndexMismatchError("format version", FORMAT_VERSION, manifest.format_version)
-    if encoder_name is not None and manifest.encoder != encoder_name:
-        raise IndexMismatchError("encoder", encoder_name, manifest.encoder)
-    fix = "rebuild it with `semsearch reindex --full`"
-    problem = store.quick_check(path / STORE_FILE)
-    if problem:
-        raise IndexDamagedError(f"{path}: damaged index ({STORE_FILE}: {problem}); {fix}")
-    try:
-        chunk_matrix, chunk_ids, chunk_ann = dense.read_chunks(path)
-        fiche_ids, fiche_matrix = dense.read_fiches(path)
-        postings = lexical.Postings.load(path)
-        db = store.connect(path / STORE_FILE, readonly=True)
-        (count,) = db.execute("SELECT count(*) FROM actions").fetchone()
-    except Exception as exc:  # whatever a truncated or garbled file raises (numpy, zipfile, FAISS, SQLite)
-        raise IndexDamagedError(f"{path}: damaged index ({type(exc).__name__}: {exc}); {fix}") from exc
-    vectors = chunk_ann.ntotal if chunk_ann is not None else chunk_matrix.shape
-    if count != manifest.actions or len(chunk_ids) != manifest.chunks or len(fiche_ids) != manifest.actions \
-            or vectors not in (manifest.chunks, (manifest.chunks, manifest.dimension)):
-        db.close()
-        raise IndexDamagedError(f"{path}: index files disagree with manifest.json; {fix}")
-    return Index(path, manifest, db, chunk_matrix, chunk_ids, chunk_ann, fiche_ids, fiche_matrix, postings)

@@ -21,18 +21,22 @@ import os
 import subprocess
 import sys
 import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from .config import Settings, to_env
-from .errors import SemsearchError
+from .errors import BuildError, SemsearchError
 
 log = logging.getLogger(__name__)
 
 STATUS_FILE = "reindex.json"
 LOCK_FILE = "reindex.lock"
 NICE = 10  # below the service's searches, which share the cores with it
+LOCK_TRIES = 10
 
 
 def _now() -> str:
@@ -62,14 +66,17 @@ class BuildRunning(SemsearchError):
 
 
 def read_status(index_dir: Path) -> BuildStatus:
-    """The status every worker reports; a build whose process is gone without saying so is reported failed."""
+    """The status every worker reports; a build whose process is gone without saying so is reported failed,
+    at the time of its last word."""
+    path = index_dir / STATUS_FILE
     try:
-        status = BuildStatus(**json.loads((index_dir / STATUS_FILE).read_text(encoding="utf-8")))
+        status = BuildStatus(**json.loads(path.read_text(encoding="utf-8")))
+        written = datetime.fromtimestamp(path.stat().st_mtime, UTC).isoformat(timespec="seconds")
     except (OSError, ValueError, TypeError):
         return BuildStatus()
     if status.running and not _locked(index_dir):
         status.running, status.pid = False, None
-        status.error, status.failed_at = "la reconstruction s'est arrêtée sans finir (processus tué ?)", _now()
+        status.error, status.failed_at = "la reconstruction s'est arrêtée sans finir (processus tué ?)", written
     return status
 
 
@@ -94,43 +101,68 @@ def _locked(index_dir: Path) -> bool:
     return False
 
 
-def start_build(settings: Settings) -> BuildStatus:
-    """Start a build of settings.source into settings.index_dir in a child process; BuildRunning while one runs.
-    Returns the status the child starts from."""
-    index_dir = settings.index_dir
+@contextmanager
+def exclusive(index_dir: Path) -> Iterator[int]:
+    """The build lock of an index directory, held for a block (its file descriptor, which a child process may
+    inherit to hold it longer); BuildRunning when another build holds it. `semsearch reindex` takes it too."""
     index_dir.mkdir(parents=True, exist_ok=True)
-    lock = os.open(index_dir / LOCK_FILE, os.O_CREAT | os.O_RDWR, 0o644)
+    fd = os.open(index_dir / LOCK_FILE, os.O_CREAT | os.O_RDWR, 0o644)
     try:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise BuildRunning(read_status(index_dir).started_at) from None
-        previous = read_status(index_dir)
-        status = BuildStatus(running=True, started_at=_now(), build_id=previous.build_id, error=previous.error,
-                             failed_at=previous.failed_at)
-        _write_status(index_dir, status)
-        child = subprocess.Popen(
-            [sys.executable, "-m", "semsearch.jobs", str(lock)], env={**os.environ, **to_env(settings)},
-            pass_fds=(lock,), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            text=True)
-    except BaseException:
-        os.close(lock)
-        raise
-    os.close(lock)  # the child holds the lock now, until it exits
+        for _ in range(LOCK_TRIES):
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                time.sleep(0.01)  # a worker's _locked() holds it shared for microseconds
+        else:
+            raise BuildRunning(read_status(index_dir).started_at)
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def start_build(settings: Settings) -> BuildStatus:
+    """Start a build of settings.source into settings.index_dir in a child process; BuildRunning while one runs,
+    BuildError when it cannot start. Returns the status the child starts from."""
+    index_dir = settings.index_dir
+    try:
+        with exclusive(index_dir) as lock:
+            previous = read_status(index_dir)
+            status = BuildStatus(running=True, started_at=_now(), build_id=previous.build_id, error=previous.error,
+                                 failed_at=previous.failed_at)
+            _write_status(index_dir, status)
+            try:
+                child = subprocess.Popen(
+                    [sys.executable, "-m", "semsearch.jobs"], env={**os.environ, **to_env(settings)},
+                    pass_fds=(lock,), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                    text=True)
+            except OSError as exc:
+                status.running, status.failed_at = False, _now()
+                status.error = f"la reconstruction n'a pas pu démarrer : {exc}"
+                _write_status(index_dir, status)
+                raise
+    except OSError as exc:
+        raise BuildError(f"cannot start an index build in {index_dir}: {exc}") from exc
+    # The child holds the lock now (its inherited descriptor), until it exits.
     threading.Thread(target=_reap, args=(child,), name="semsearch-build-reaper", daemon=True).start()
     status.pid = child.pid
     return status
 
 
 def _reap(child: subprocess.Popen) -> None:
-    """Wait for the child (no zombie) and pass on what it printed to the service's log."""
+    """Wait for the child (no zombie) and pass on its log lines ("LEVEL message") to the service's log."""
     _, err = child.communicate()
     for line in err.splitlines():
-        log.info("build: %s", line)
+        level, _, message = line.partition(" ")
+        named = logging.getLevelName(level)
+        if isinstance(named, int):
+            log.log(named, "build: %s", message)
+        else:  # a traceback's lines
+            log.warning("build: %s", line)
 
 
-def _run(lock: int) -> int:
-    """The child: build, then record how it went; the lock goes with the process."""
+def _run() -> int:
+    """The child: build, then record how it went; the lock it inherited goes with the process."""
     from .corpus import load_actions
     from .encoders import load_encoder
     from .index import build_index
@@ -140,11 +172,13 @@ def _run(lock: int) -> int:
     settings = Settings.from_env()
     index_dir = settings.index_dir
     status = read_status(index_dir)
-    status.running, status.pid = True, os.getpid()
+    status.running, status.pid, status.warnings = True, os.getpid(), 0
     _write_status(index_dir, status)
     try:
         corpus = load_actions(settings.source)
         status.warnings = len(corpus.warnings)
+        for warning in corpus.warnings:
+            log.warning("export: %s", warning)
         # Every core, at a lower priority (NICE) than the searches of the service that asked for this build.
         encoder = load_encoder(settings.encoder, settings.models_dir, passage_threads=None)
         manifest = build_index(corpus, index_dir, encoder, FrenchNLP(settings.spacy_model), progress=False)
@@ -158,10 +192,9 @@ def _run(lock: int) -> int:
         status.build_id, status.error, status.failed_at, code = manifest.build_id, None, None, 0
     status.running, status.pid, status.finished_at = False, None, _now()
     _write_status(index_dir, status)
-    del lock
     return code
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    sys.exit(_run(int(sys.argv[1])))
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s", stream=sys.stderr)
+    sys.exit(_run())

@@ -20,8 +20,8 @@ from .cores import CoreShare
 from .encoders import Encoder
 from .errors import InvalidQuery, NotFound
 from .fusion import MODES, Fused, Ranking, fuse
-from .index import Index
 from .lexical import LexicalIndex, LexicalMatches
+from .loading import Index
 from .nlp import FrenchNLP
 from .passages import Passage, closest, evidence
 from .query import QueryAnalyser, QueryWord

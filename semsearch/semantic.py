@@ -20,7 +20,7 @@ import faiss
 import numpy as np
 
 from .cores import CoreShare
-from .index import Index
+from .loading import Index
 
 # Passages the IVF index returns; an action with none among them scores at most the last one's cosine.
 ANN_CANDIDATES = 512

@@ -10,7 +10,9 @@ than derived so that a reindex can add and subtract the changed actions' words.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
+import time
 import zlib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -19,6 +21,8 @@ import numpy as np
 
 from .analysis import AnalysedChunk, Analysis, Span, spans_from_json, spans_to_json
 from .records import FACETS, Action
+
+log = logging.getLogger(__name__)
 
 SCHEMA = """
 CREATE TABLE actions (
@@ -171,6 +175,13 @@ class BuildCache:
     """Embeddings keyed by (encoder name, sha256 of the passage) and analyses keyed by a hash of the action."""
 
     def __init__(self, path: Path) -> None:
+        problem = quick_check(path) if path.exists() else None
+        if problem:
+            # Derived data only: set aside (for whoever wants to look) and start empty; the build re-embeds.
+            aside = path.with_name(f"{path.name}.damaged-{int(time.time())}")
+            path.rename(aside)
+            log.warning("build cache %s damaged (%s): moved to %s; this build analyses and embeds everything",
+                        path, problem, aside.name)
         self.db = sqlite3.connect(path, timeout=30)
         self.db.execute("PRAGMA synchronous = NORMAL")
         with self.db:

@@ -30,7 +30,7 @@ from semsearch import index as ix
 from semsearch.config import Settings
 from semsearch.corpus import read_jsonl
 from semsearch.encoders import Encoder
-from semsearch.errors import SemsearchError
+from semsearch.errors import IndexDamagedError
 from semsearch.nlp import FrenchNLP
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -229,7 +229,7 @@ DAMAGES = {
 def test_a_damaged_index_at_start_up_refuses_to_start_with_a_clear_message(
         damage: str, index_dir: Path, encoder: Encoder, nlp: FrenchNLP) -> None:
     DAMAGES[damage]((index_dir / "current").resolve())
-    with pytest.raises(SemsearchError):  # the CLI's own commands say so too
+    with pytest.raises(IndexDamagedError):  # the CLI's own commands say so too (exit status 3)
         engine.open_searcher(Settings.from_env({}, index_dir=index_dir), encoder, nlp)
     app = create_app(Settings.from_env({}, index_dir=index_dir), encoder=encoder, nlp=nlp)
     with pytest.raises(IndexUnusableError, match="cannot be loaded, refusing to start"), TestClient(app):
@@ -240,5 +240,21 @@ def test_semsearch_serve_on_a_damaged_index_exits_non_zero_naming_the_problem(in
     (index_dir / "current").resolve().joinpath("manifest.json").write_text("{", encoding="utf-8")
     done = subprocess.run([sys.executable, "-m", "semsearch.cli", "serve", "--port", "0", "--index",
                            str(index_dir)], check=False, cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert done.returncode != 0
+    assert done.returncode == 3 and "Traceback" not in done.stderr
     assert "refusing to start" in done.stderr and "manifest.json" in done.stderr
+
+
+def test_a_build_that_cannot_start_is_a_503_and_said_in_ready(index_dir: Path, small: dict, encoder: Encoder,
+                                                             nlp: FrenchNLP, monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_process(*_args: Any, **_kwargs: Any) -> None:
+        raise OSError(11, "Resource temporarily unavailable")  # EAGAIN: fork refused, as at a process limit
+
+    settings = Settings.from_env({}, index_dir=index_dir, source=small["two"], admin_token=TOKEN)
+    with TestClient(create_app(settings, encoder=encoder, nlp=nlp)) as c:
+        monkeypatch.setattr(subprocess, "Popen", no_process)
+        r = c.post("/admin/reindex", headers=AUTH)
+        assert r.status_code == 503 and r.json()["error"]["code"] == "reindex_unavailable"
+        ready = c.get("/ready").json()["reindex"]
+        assert ready["running"] is False and "n'a pas pu démarrer" in ready["error"]
+        time.sleep(1.1)
+        assert c.get("/ready").json()["reindex"] == ready  # the same answer every time, from every worker

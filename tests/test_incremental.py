@@ -16,7 +16,8 @@ from semsearch import semantic as semantic_module
 from semsearch import vectors as dense
 from semsearch.corpus import Corpus
 from semsearch.encoders import Encoder
-from semsearch.index import CACHE_FILE, Manifest, build_index, load_index
+from semsearch.index import CACHE_FILE, build_index
+from semsearch.loading import Manifest, load_index
 from semsearch.nlp import FrenchNLP
 from semsearch.search import Searcher
 

@@ -12,7 +12,8 @@ from semsearch.builds import current_build
 from semsearch.corpus import Corpus
 from semsearch.encoders import Encoder
 from semsearch.errors import IndexMismatchError, IndexMissingError
-from semsearch.index import build_index, load_index
+from semsearch.index import build_index
+from semsearch.loading import load_index
 from semsearch.nlp import FrenchNLP
 
 

@@ -8,6 +8,8 @@ operating system raises them.
 from __future__ import annotations
 
 import errno
+import json
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -15,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from semsearch import engine, index, vectors
+from semsearch import engine, index, jobs, loading, vectors
 from semsearch.cli import main
 from semsearch.config import Settings
 from semsearch.corpus import read_jsonl
@@ -69,7 +71,7 @@ def test_reindex_rebuilds_a_damaged_live_build_instead_of_patching_it(
     assert manifest.patched_from == ""  # a full build: nothing copied from the damaged one
     assert manifest.actions_reused == 3  # from the build cache, not re-analysed: the repair is cheap
     assert _titles(index_dir, encoder, nlp) == before
-    index.verify_live(index_dir)
+    loading.verify_live(index_dir)
 
 
 def test_a_sound_live_build_is_patched_unless_full_is_asked(index_dir: Path, small: dict, encoder: Encoder,
@@ -82,7 +84,7 @@ def test_a_sound_live_build_is_patched_unless_full_is_asked(index_dir: Path, sma
 def test_a_garbled_fiche_is_refused_at_start_up_not_served(index_dir: Path) -> None:
     _garble_a_record(_live(index_dir))
     with pytest.raises(IndexDamagedError, match="actions.sqlite changed"):
-        index.verify_live(index_dir)
+        loading.verify_live(index_dir)
 
 
 @pytest.mark.parametrize("damage", [_overwrite_pages, _truncate_lexical])
@@ -135,3 +137,58 @@ def test_serve_on_a_damaged_index_is_one_line_and_exit_3(damage, index_dir: Path
     assert done.returncode == 3
     assert "Traceback" not in done.stderr and "refusing to start" in done.stderr
     assert len([line for line in done.stderr.splitlines() if "error" in line]) == 1
+
+
+def _forget_checksums(build: Path) -> None:
+    manifest = json.loads((build / "manifest.json").read_text(encoding="utf-8"))
+    manifest.pop("files")
+    (build / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+
+
+def test_a_build_from_before_checksums_is_rebuilt_once_not_patched(index_dir: Path, small: dict, encoder: Encoder,
+                                                                   nlp: FrenchNLP) -> None:
+    """Every index live at the upgrade has no checksums: a garbled record there must not be patched forward."""
+    before = _titles(index_dir, encoder, nlp)
+    _garble_a_record(_live(index_dir))
+    _forget_checksums(_live(index_dir))
+    corpus = read_jsonl(small["three"])
+    assert index.build_index(corpus, index_dir, encoder, nlp, progress=False).patched_from == ""
+    assert _titles(index_dir, encoder, nlp) == before
+    assert index.build_index(corpus, index_dir, encoder, nlp, progress=False).patched_from  # checksums now
+
+
+@pytest.mark.parametrize("damage", ["dangling current", "garbage manifest"])
+def test_a_broken_link_or_manifest_is_a_damaged_index(damage: str, index_dir: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    live = _live(index_dir)
+    if damage == "dangling current":
+        shutil.rmtree(live)
+    else:
+        (live / "manifest.json").write_text("{", encoding="utf-8")
+    assert main(["--index", str(index_dir), "search", "jardin"]) == 3
+    assert "semsearch reindex --full" in capsys.readouterr().err
+
+
+def test_serve_with_another_encoder_than_the_index_is_one_line(index_dir: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "semsearch.cli", "--encoder", "multilingual-e5-small", "serve",
+                           "--port", "0", "--index", str(index_dir)], check=False, cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "refusing to start" in done.stderr and "encoder mismatch" in done.stderr
+
+
+def test_a_damaged_build_cache_is_set_aside_and_the_build_goes_on(index_dir: Path, small: dict, encoder: Encoder,
+                                                                   nlp: FrenchNLP,
+                                                                   caplog: pytest.LogCaptureFixture) -> None:
+    (index_dir / index.CACHE_FILE).write_bytes(b"not a database at all" * 100)
+    manifest = index.build_index(read_jsonl(small["two"]), index_dir, encoder, nlp, progress=False)
+    assert manifest.actions == 2 and manifest.actions_reused == 0
+    assert "build cache" in caplog.text and list(index_dir.glob("cache.sqlite.damaged-*"))
+    loading.verify_live(index_dir)
+
+
+def test_semsearch_reindex_waits_for_no_one_while_the_service_builds(index_dir: Path, small: dict,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    with jobs.exclusive(index_dir):  # as the child process of POST /admin/reindex holds it
+        status = main(["reindex", "--quiet", "--source", str(small["two"]), "--out", str(index_dir)])
+    assert status == 2 and "an index build is already running" in capsys.readouterr().err

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from semsearch.errors import InvalidQuery, NotFound
-from semsearch.index import load_index
+from semsearch.loading import load_index
 from semsearch.search import Searcher, _top
 
 

@@ -22,8 +22,9 @@ from ..corpus import load_actions
 from ..derive import cached_analyses
 from ..encoders import Encoder
 from ..errors import IndexMissingError
-from ..index import CACHE_FILE, FORMAT_VERSION, Manifest, build_index, load_index
+from ..index import CACHE_FILE, build_index
 from ..lexical import LexicalIndex, Postings
+from ..loading import FORMAT_VERSION, Manifest, load_index
 from ..nlp import FrenchNLP
 from ..search import Searcher
 from ..store import BuildCache, records

@@ -1,0 +1,131 @@
+"""What a build is on disk and how it is opened: its manifest, the loaded Index, and the checks a server makes
+before it serves one (index.py writes builds, builds.py finds the live one)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from . import lexical, store
+from . import vectors as dense
+from .builds import current_build, damage, has_build
+from .errors import IndexDamagedError, IndexMismatchError, IndexMissingError
+
+FORMAT_VERSION = 3  # 3: fiche vectors, passage spans, word families in the lexicon
+STORE_FILE = "actions.sqlite"
+
+
+@dataclass(frozen=True)
+class Manifest:
+    format_version: int
+    build_id: str
+    built_at: str
+    encoder: str
+    dimension: int
+    spacy_model: str
+    source: str
+    source_sha256: str
+    actions: int
+    chunks: int
+    duplicates: int
+    chunk_words: int
+    overlap_sentences: int
+    # What the build cache saved (defaults, so manifests written before the cache still load).
+    actions_analysed: int = 0
+    actions_reused: int = 0
+    passages_embedded: int = 0
+    passages_reused: int = 0
+    search: str = "exact"  # or "ivf": how chunk vectors are searched (vectors.ANN_ABOVE)
+    patched_from: str = ""  # the build this one was patched from; empty for a full build
+    chunk_context: str = "none"  # chunking.Chunking.context
+    analysis_version: int = 0  # analysis.ANALYSIS_VERSION of the build
+    warnings: int = 0  # what the export parser fixed or skipped (`semsearch reindex` prints them)
+    files: dict[str, str] = field(default_factory=dict)  # sha256 of each file, checked before a patch
+
+    @classmethod
+    def read(cls, path: Path) -> Manifest:
+        try:
+            data = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+            return cls(**data)
+        except FileNotFoundError as exc:
+            raise IndexMissingError(f"{path}: no manifest.json; rebuild the index with `semsearch reindex`") from exc
+        except (OSError, ValueError, TypeError) as exc:
+            raise IndexDamagedError(f"{path}: unreadable or incomplete manifest.json ({exc}); rebuild the index "
+                                    f"with `semsearch reindex --full`") from exc
+
+    def write(self, path: Path) -> None:
+        (path / "manifest.json").write_text(json.dumps(asdict(self), indent=2, ensure_ascii=False), encoding="utf-8")
+
+
+@dataclass
+class Index:
+    """A loaded, read-only index. Text and metadata live in SQLite; the arrays every query scans in memory."""
+
+    path: Path
+    manifest: Manifest
+    db: sqlite3.Connection
+    chunk_matrix: np.ndarray | None  # (chunks, dimension) float32 in chunk_ids order; None when chunk_ann holds them
+    chunk_ids: np.ndarray  # chunk rowids, ascending
+    chunk_ann: faiss.Index | None  # IVF over the chunk vectors, None when they are searched exactly
+    fiche_ids: np.ndarray  # action rowids, ascending
+    fiche_matrix: np.ndarray  # (actions, dimension) float32: the vector of each action's whole text, fiche_ids order
+    postings: lexical.Postings
+
+    def chunk_vectors(self, rowids: np.ndarray) -> np.ndarray:
+        """The vectors of some chunks, from whichever structure holds them in memory."""
+        rowids = np.asarray(rowids, dtype=np.int64)
+        if self.chunk_matrix is not None:
+            return self.chunk_matrix[np.searchsorted(self.chunk_ids, rowids)]
+        assert self.chunk_ann is not None
+        return np.stack([self.chunk_ann.reconstruct(int(r)) for r in rowids]) if len(rowids) \
+            else np.zeros((0, self.manifest.dimension), dtype=np.float32)
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def verify_live(index_dir: Path, encoder_name: str | None = None) -> None:
+    """What a server checks before it starts: nothing when the directory holds no build yet (it then waits for
+    one); else the live build's files are the ones it wrote (reads every file: seconds at 10 000 actions), and it
+    loads with this encoder. Raises IndexDamagedError, or IndexMismatchError for another encoder or format."""
+    if not has_build(index_dir):
+        return
+    path = current_build(index_dir)
+    problem = damage(path, Manifest.read(path).files, STORE_FILE)
+    if problem:
+        raise IndexDamagedError(f"{path}: damaged index ({problem}); rebuild it with `semsearch reindex --full`")
+    load_index(index_dir, encoder_name).close()
+
+
+def load_index(index_dir: Path, encoder_name: str | None = None) -> Index:
+    """Open the live build read-only; refuse one built by another encoder or format version, and one whose
+    files cannot be read or disagree with its manifest (IndexDamagedError)."""
+    path = current_build(index_dir)
+    manifest = Manifest.read(path)
+    if manifest.format_version != FORMAT_VERSION:
+        raise IndexMismatchError("format version", FORMAT_VERSION, manifest.format_version)
+    if encoder_name is not None and manifest.encoder != encoder_name:
+        raise IndexMismatchError("encoder", encoder_name, manifest.encoder)
+    fix = "rebuild it with `semsearch reindex --full`"
+    problem = store.quick_check(path / STORE_FILE)
+    if problem:
+        raise IndexDamagedError(f"{path}: damaged index ({STORE_FILE}: {problem}); {fix}")
+    try:
+        chunk_matrix, chunk_ids, chunk_ann = dense.read_chunks(path)
+        fiche_ids, fiche_matrix = dense.read_fiches(path)
+        postings = lexical.Postings.load(path)
+        db = store.connect(path / STORE_FILE, readonly=True)
+        (count,) = db.execute("SELECT count(*) FROM actions").fetchone()
+    except Exception as exc:  # whatever a truncated or garbled file raises (numpy, zipfile, FAISS, SQLite)
+        raise IndexDamagedError(f"{path}: damaged index ({type(exc).__name__}: {exc}); {fix}") from exc
+    vectors = chunk_ann.ntotal if chunk_ann is not None else chunk_matrix.shape
+    if count != manifest.actions or len(chunk_ids) != manifest.chunks or len(fiche_ids) != manifest.actions \
+            or vectors not in (manifest.chunks, (manifest.chunks, manifest.dimension)):
+        db.close()
+        raise IndexDamagedError(f"{path}: index files disagree with manifest.json; {fix}")
+    return Index(path, manifest, db, chunk_matrix, chunk_ids, chunk_ann, fiche_ids, fiche_matrix, postings)
