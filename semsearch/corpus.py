@@ -2,7 +2,8 @@
 
 The text export has no syntax beyond lines: `Actions "TITLE"` followed by the heading DESCRIPTION DE L'ACTION
 starts a record, capitalised section headings group fields, and `- Label` lines from a known list start a field.
-The labels and headings live in semsearch.export. No line is dropped silently: what the parser could not place,
+The labels, the headings and where the layout puts them live in semsearch.export, which says which lines are
+structure; this module routes the other lines into fields. No line is dropped silently: what the parser could not place,
 or kept where it was because it only looked like structure, is a warning "file:line: what was done".
 """
 
@@ -13,12 +14,13 @@ import json
 import os
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, fields
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from . import export as fmt
+from .bounds import bound
 from .errors import ParseError
 from .records import Action, Evaluation
 
@@ -26,11 +28,6 @@ ID_RE = re.compile(r"^[a-z0-9-]+$")
 SLUG_MAX = 40
 
 
-# The longest field of the real exports has ~3,300 characters; a longer one is cut, with a warning, so that spaCy
-# never refuses a text (E088, over nlp.max_length: 1,000,000 characters). The longest text the analysis hands it is
-# the lexical "body" column, 16 fields joined (analysis.lexical_fields): 16 x 20,000 + 15 = 320,015 characters,
-# and nlp.clean's NFC can at most triple a text. A list field counts as its values joined by " ; ".
-MAX_FIELD_CHARS = 20_000
 _HEADER_KEY, _PARTNERS_KEY = fmt.key(fmt.HEADER), fmt.key(fmt.PARTNERS_HEADING)
 
 
@@ -66,7 +63,7 @@ def parse_export(text: str, file: str = "<string>") -> Corpus:
         raise ParseError(file, 1, "empty export")
     warnings: list[str] = []
     drafts = _split_records(text.split("\n"), file, warnings)
-    rows = [(d.line, _bound(_build(d, file, warnings), file, warnings, d.line_of, d.label_of)) for d in drafts]
+    rows = [(d.line, bound(_build(d, file, warnings), file, warnings, d.line_of, d.label_of)) for d in drafts]
     rows, duplicates = _collapse_duplicates(rows, file, warnings)
     actions = [action for _, action in rows]
     for action, action_id in zip(actions, make_ids(actions), strict=True):
@@ -88,7 +85,7 @@ def read_jsonl(path: str | Path) -> Corpus:
     for no, line in enumerate(text.split("\n"), 1):
         if line.strip():
             action, given = _action_from_json(line, path, no)
-            rows.append((no, _bound(action, str(path), warnings, lambda _attr, no=no: no, str)))
+            rows.append((no, bound(action, str(path), warnings, lambda _attr, no=no: no, str)))
             if given:
                 given_ids.add(no)
     rows, duplicates = _collapse_duplicates(rows, str(path), warnings)
@@ -171,6 +168,7 @@ class _Draft:
 
 def _split_records(lines: list[str], file: str, warnings: list[str]) -> list[_Draft]:
     """Walk the lines once, routing each content line to the field whose label came last."""
+    marks, chosen, taken = fmt.structure(lines)
     drafts: list[_Draft] = []
     draft: _Draft | None = None
     target: list[str] | None = None  # lines of the field being read
@@ -193,40 +191,40 @@ def _split_records(lines: list[str], file: str, warnings: list[str]) -> list[_Dr
             draft, target, after_heading = _Draft(no, title), None, False
             drafts.append(draft)
             continue
-        line_key = fmt.key(line)
         if draft is None:
-            if line_key == _HEADER_KEY:
+            if fmt.key(line) == _HEADER_KEY:
                 continue
             raise ParseError(file, no, f"not a fiches-actions export: expected 'Actions \"…\"', found {line[:60]!r}")
-        if line_key in fmt.HEADING_KEYS:
-            target, after_heading = None, True
+        found = marks[no - 1]
+        if found and no in chosen:
+            if found.before is not None:
+                _add(target, kind, found.before, file, no, warnings)
+            if found.attr:
+                attr, kind, where = found.attr, fmt.KIND[found.attr], found.name
+                target, after_heading = draft.start(attr, no), False
+            else:
+                target, after_heading = None, True
             continue
-        if line_key == _PARTNERS_KEY:
-            if attr != "partners" or target is None:
-                attr, kind, where = "partners", fmt.LIST, fmt.LABEL_OF["partners"]
-                target = draft.start(attr, no)
-            continue
-        label = fmt.LABEL_BY_KEY.get(line_key[1:]) if line.startswith("-") else None
-        if label is None and not record and (target is None or kind == fmt.TEXT) and (glued := fmt.glued(line)):
-            _add(target, kind, glued[0], file, no, warnings)
-            label = glued[1]
-        if label is not None:
-            (attr, kind), where = fmt.LABELS[label], label
-            target, after_heading = draft.start(attr, no), False
-            continue
-        if after_heading and (unknown := fmt.UNKNOWN_RE.match(line)):
+        if attr == "partners" and target == [] and fmt.key(line) == _PARTNERS_KEY:
+            continue  # the export writes it between the partners label and the partners
+        if found:
+            if target is not None:
+                other = f" (line {taken[no]} is)" if no in taken else ""
+                warnings.append(f"{file}:{no}: {found.name!r} is not where the export puts it{other}: "
+                                f"kept as text of {where!r}")
+        elif after_heading and (unknown := fmt.UNKNOWN_RE.match(line)):
             name = unknown["label"] + (" ?" if unknown["mark"] == "?" else "")
             warnings.append(f"{file}:{no}: unknown label {name!r} kept in extra")
             attr, kind, where, target = "", fmt.TEXT, name, draft.extra.setdefault(name, [])
             after_heading = False
             continue
-        after_heading = False
-        if target is not None and record:  # prose such as `Actions "Jeux en bois"` in a summary
+        elif target is not None and record:  # prose such as `Actions "Jeux en bois"` in a summary
             warnings.append(f"{file}:{no}: {line[:60]!r} is not followed by {fmt.FIRST_HEADING!r}: "
                             f"kept as text of {where!r}, not a new fiche")
         elif target is not None and (looks := fmt.LOOKS_GLUED_RE.search(line)):
             warnings.append(f"{file}:{no}: line ends like the label {looks['label']!r} but not as the export "
                             f"glues one: kept as text of {where!r}")
+        after_heading = False
         _add(target, kind, line, file, no, warnings)
     if not drafts:
         last = max(no for no, line in enumerate(lines, 1) if line.strip())
@@ -255,14 +253,18 @@ def _text(lines: list[str]) -> str:
 def _build(draft: _Draft, file: str, warnings: list[str]) -> Action:
     """Turn the raw lines of a record into an Action; a repeated label must repeat the same value."""
     values = draft.values
-    for attr, no, lines in draft.repeats:
+    for attr, no, lines in draft.repeats:  # only the territory has two places in the layout
+        first, label = draft.starts[attr], fmt.LABEL_OF[attr]
+        if lines == values[attr]:
+            continue
         if not values[attr]:
             values[attr] = lines
-        elif lines and lines != values[attr]:
-            warnings.append(
-                f"{file}:{no}: {fmt.LABEL_OF[attr]!r} differs from line {draft.starts[attr]} "
-                f"({_text(lines)[:40]!r} vs {_text(values[attr])[:40]!r}); kept the first"
-            )
+            warnings.append(f"{file}:{no}: {label!r} is empty on line {first}: kept {_text(lines)[:40]!r} from here")
+        elif not lines:
+            warnings.append(f"{file}:{no}: {label!r} is empty here: kept {_text(values[attr])[:40]!r} from line {first}")
+        else:
+            warnings.append(f"{file}:{no}: {label!r} differs from line {first} "
+                            f"({_text(lines)[:40]!r} vs {_text(values[attr])[:40]!r}); kept the first")
     fields_: dict[str, Any] = {}
     evaluation: dict[str, str] = {}
     for attr, lines in values.items():
@@ -286,45 +288,6 @@ def _build(draft: _Draft, file: str, warnings: list[str]) -> Action:
     fields_["structure"], fields_["department"] = (structure.strip(), department.strip()) if sep else (department, "")
     extra = {name: _text(lines) for name, lines in draft.extra.items()}
     return Action(id="", title=draft.title, evaluation=Evaluation(**evaluation), extra=extra, **fields_)
-
-
-_BOUNDED = ("title", *(f.name for f in fields(Action) if f.name not in ("id", "title", "evaluation", "extra")),
-            *(f"evaluation.{f.name}" for f in fields(Evaluation)))
-
-
-def _bound(action: Action, file: str, warnings: list[str], line_of: Callable[[str], int],
-           name_of: Callable[[str], str]) -> Action:
-    """Cut each field over MAX_FIELD_CHARS, with a warning naming the fiche and the field's line."""
-    for attr in _BOUNDED:
-        owner, _, name = attr.rpartition(".")
-        holder = action.evaluation if owner else action
-        value = getattr(holder, name)
-        size = len(" ; ".join(value)) if isinstance(value, list) else len(value)
-        if size > MAX_FIELD_CHARS:
-            setattr(holder, name, _cut(value))
-            warnings.append(f"{file}:{line_of(attr)}: {name_of(attr)!r} of {action.title[:60]!r} has {size} "
-                            f"characters: cut at {MAX_FIELD_CHARS}")
-    for name, text in action.extra.items():
-        if len(text) > MAX_FIELD_CHARS:
-            action.extra[name] = text[:MAX_FIELD_CHARS]
-            warnings.append(f"{file}:{line_of(name)}: {name!r} of {action.title[:60]!r} has {len(text)} "
-                            f"characters: cut at {MAX_FIELD_CHARS}")
-    return action
-
-
-def _cut(value: str | list[str]) -> str | list[str]:
-    if isinstance(value, str):
-        return value[:MAX_FIELD_CHARS]
-    kept: list[str] = []
-    room = MAX_FIELD_CHARS  # characters left, counting the " ; " before the next value
-    for item in value:
-        if len(item) > room:
-            if room > 0:
-                kept.append(item[:room])
-            break
-        kept.append(item)
-        room -= len(item) + 3
-    return kept
 
 
 def _collapse_duplicates(

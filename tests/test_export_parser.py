@@ -11,11 +11,13 @@ from types import SimpleNamespace
 import pytest
 
 from semsearch.analysis import lexical_fields
+from semsearch.bounds import MAX_FIELD_CHARS
 from semsearch.chunking import SECTIONS, overview
 from semsearch.cli import main
-from semsearch.corpus import MAX_FIELD_CHARS, load_actions, parse_export, read_jsonl, write_jsonl
+from semsearch.corpus import load_actions, parse_export, read_jsonl, write_jsonl
+from semsearch.export import LABEL_OF, render_export
 from semsearch.nlp import clean
-from semsearch.records import Action
+from semsearch.records import Action, Evaluation
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "data" / "actions-maine-et-loire.txt"
@@ -80,21 +82,87 @@ def test_a_line_that_only_looks_like_a_glued_label_is_kept_and_reported(summary:
     assert "kept as text of 'Résumé'" in warnings[0]
 
 
-@pytest.mark.parametrize(("glued", "before", "value", "path"), [  # the shapes data/ and devplus show
-    ("du social, médicosocial, médical.- Territoire concerné", "médical.", "- Un quartier", "territory"),
-    ("le relais et approfondir- Suite de l'action : Perspectives", "approfondir", "Rien.", "evaluation.perspectives"),
-    ('envoyons de la bienveillance !"- Structure organisatrice', 'bienveillance !"', "- CS A - Anjou", "structure"),
-    ("Une fête pour le grand public.- Public", "grand public.", "- Familles", "public"),
-    ("Un stand (voir photos)- Dimension", "photos)", "- Animation", "dimension"),
+# Every label where the export glues it to the text of the field before; `- CS A - Anjou` is split on its last dash.
+GLUED = Action(id="", title="A", status="En cours", end_reasons="Fin du projet.", dimension="Animation",
+               summary='Une fête.\nenvoyons de la bienveillance !"', structure="CS A", department="Anjou",
+               experience="du social, médicosocial, médical.", territory="Un quartier", public="Familles",
+               description="Un stand (voir photos)", budget="12 €",
+               evaluation=Evaluation(limits="le relais et approfondir", perspectives="Rien."))
+
+
+@pytest.mark.parametrize("attr", ["dimension", "structure", "territory", "budget", "evaluation.perspectives"])
+def test_a_label_glued_where_the_export_glues_it_is_split_off(attr: str) -> None:
+    lines = render_export([GLUED]).split("\n")
+    at = lines.index(f"- {LABEL_OF[attr]}")  # the first one: the territory is written twice
+    lines[at - 1:at + 1] = [lines[at - 1] + lines[at]]  # `médical.- Territoire concerné`
+    corpus = parse_export("\n".join(lines), "glued.txt")
+    assert [{**a.to_dict(), "id": ""} for a in corpus.actions] == [GLUED.to_dict()] and corpus.warnings == []
+
+
+# -- a label or heading where the export's layout has no place for it ---------------------------------------
+@pytest.mark.parametrize("summary", [
+    "Une fête ouverte à tous.- Public\nLes familles sont venues nombreuses.",  # a label of another section
+    "- Public",  # a bare label line, nothing under it
+    "Un.\n- Public\n- Adultes",
+    "Un.\n- Territoire concerné\n- Une commune",
+    "Un.\n- Résumé\nDeux.",  # the field's own label
+    "Voir plus bas.- Résumé",
+    "Un.\n- Dimension\nDeux.",  # a label the fiche has passed
+    "Un.\nDESCRIPTION DE L'ACTION\nDeux.",  # the heading of the section being read
+    "Voir la fiche.- Structure organisatrice\nLa suite.",  # the next label, which the fiche then gives
+    "Un.\n- Structure organisatrice\nDeux.",
+    "Un.\nRAISON D'ETRE DE L' ACTION\nDeux.",  # the next heading, which the fiche then gives
+    "Un.\nMETHODOLOGIE DE L' ACTION\n- Public\nDeux.",
 ])
-def test_a_label_glued_where_the_export_glues_it_is_split_off(glued: str, before: str, value: str, path: str) -> None:
-    text = f'Actions "A"\nDESCRIPTION DE L\'ACTION\n- Résumé\nUn.\n{glued}\n{value}\n'
-    corpus = parse_export(text, "glued.txt")
+def test_structure_where_the_layout_has_no_place_for_it_stays_in_its_field_and_is_reported(summary: str) -> None:
+    action, warnings = _fiche(summary)
+    assert action.summary == summary
+    assert (action.dimension, action.structure, action.department, action.territory, action.public,
+            action.description) == ("Animation", "CENTRE SOCIAL A", "Maine-et-Loire", "Un quartier", "Familles",
+                                    "Un après-midi de jeux.")
+    summary_lines = range(SUMMARY_LINE, SUMMARY_LINE + summary.count("\n") + 1)
+    assert warnings and all(int(w.split(":")[1]) in summary_lines or "kept as text" in w for w in warnings)
+    assert {int(w.split(":")[1]) for w in warnings if "kept as text of 'Résumé'" in w} <= set(summary_lines)
+
+
+def test_the_partners_heading_is_structure_only_where_the_export_writes_it() -> None:
+    text = FICHE.format(summary="Nos partenaires :\nPartenaires d'action:\nla Caf.").replace(
+        "- Familles\n", "- Familles\n- Avec qui cette action a-t-elle été menée ?\n-\nPartenaires d'action:\n- Caf\n")
+    corpus = parse_export(text, "partners.txt")
     action = corpus.actions[0]
-    assert action.summary == "Un.\n" + glued.rsplit("- ", 1)[0] and action.summary.endswith(before)
+    assert action.summary == "Nos partenaires :\nPartenaires d'action:\nla Caf." and action.partners == ["Caf"]
     assert corpus.warnings == []
-    owner, _, name = path.rpartition(".")
-    assert getattr(action.evaluation if owner else action, name) == value.removeprefix("- ").removesuffix(" - Anjou")
+
+
+def test_a_label_line_in_the_sample_stays_in_its_field_and_the_rest_parses_as_before() -> None:
+    """A label line of the summary that follows, in the optional field before it: the labels passed over in
+    between (dimension, keywords) show that the second one is the label."""
+    lines = SAMPLE.read_text(encoding="utf-8").split("\n")
+    at = lines.index("- Raisons pour lesquelles l'action est terminée") + 2
+    inserted = ["- Résumé", "Voir la fiche.- Structure organisatrice", "- Public", "Une fête.- Public"]
+    lines[at:at] = inserted
+    corpus = parse_export("\n".join(lines), "sample.txt")
+    sample = load_actions(SAMPLE)
+    sejour = sample.actions[0]
+    sejour.end_reasons = "\n".join([sejour.end_reasons, *inserted])
+    assert corpus.actions == sample.actions
+    assert [w.split(":")[1] for w in corpus.warnings[:4]] == [str(n) for n in range(at + 1, at + 5)]
+
+
+@pytest.mark.parametrize(("first", "second", "kept"), [
+    ("", "- Un quartier", "Un quartier"),
+    ("- Un quartier", "", "Un quartier"),
+    ("- Une commune", "- Un quartier", "Une commune"),
+])
+def test_a_repeated_label_with_another_value_is_reported_even_when_one_is_empty(first: str, second: str,
+                                                                               kept: str) -> None:
+    text = FICHE.format(summary="Un.").replace("- Territoire concerné\n- Un quartier\n",
+                                               f"- Territoire concerné\n{first}\n")
+    text = text.replace("- Familles\n", f"- Familles\n- Territoire concerné\n{second}\n")
+    corpus = parse_export(text, "twice.txt")
+    assert corpus.actions[0].territory == kept
+    assert len(corpus.warnings) == 1 and corpus.warnings[0].startswith("twice.txt:21: ")
+    assert "'Territoire concerné'" in corpus.warnings[0] and "line 16" in corpus.warnings[0]
 
 
 # -- `Actions "…"` in prose ---------------------------------------------------------------------------
