@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -90,16 +91,43 @@ class Index:
 
 
 def verify_live(index_dir: Path, encoder_name: str | None = None) -> None:
-    """What a server checks before it starts: nothing when the directory holds no build yet (it then waits for
-    one); else the live build's files are the ones it wrote (reads every file: seconds at 10 000 actions), and it
-    loads with this encoder. Raises IndexDamagedError, or IndexMismatchError for another encoder or format."""
+    """What a server checks before it starts, without loading the index (the process that checks is the one
+    that then serves, and memory a load gave back stays with it): nothing when the directory holds no build yet
+    (it then waits for one); else the live build's files are the ones it wrote (reads every file: seconds at
+    10 000 actions), its arrays have the shapes of its manifest, and it was built for this encoder and format.
+    Raises IndexDamagedError, or IndexMismatchError."""
     if not has_build(index_dir):
         return
     path = current_build(index_dir)
-    problem = damage(path, Manifest.read(path).files, STORE_FILE)
+    manifest = Manifest.read(path)
+    _check_stamp(manifest, encoder_name)
+    problem = damage(path, manifest.files, STORE_FILE) or _misshapen(path, manifest)
     if problem:
         raise IndexDamagedError(f"{path}: damaged index ({problem}); rebuild it with `semsearch reindex --full`")
-    load_index(index_dir, encoder_name).close()
+
+
+def _check_stamp(manifest: Manifest, encoder_name: str | None) -> None:
+    if manifest.format_version != FORMAT_VERSION:
+        raise IndexMismatchError("format version", FORMAT_VERSION, manifest.format_version)
+    if encoder_name is not None and manifest.encoder != encoder_name:
+        raise IndexMismatchError("encoder", encoder_name, manifest.encoder)
+
+
+def _misshapen(path: Path, m: Manifest) -> str | None:
+    """What disagrees with the manifest in the arrays' headers and the lexical file's checksums (builds from
+    before the manifest recorded the files' own); nothing is kept in memory."""
+    expected = {dense.VECTORS_FILE: (m.chunks, m.dimension), dense.IDS_FILE: (m.chunks,),
+                dense.FICHE_IDS_FILE: (m.actions,), dense.FICHE_VECTORS_FILE: (m.actions, m.dimension)}
+    try:
+        for name, shape in expected.items():
+            found = np.load(path / name, mmap_mode="r").shape
+            if found != shape:
+                return f"{name} holds {found}, manifest.json says {shape}"
+        with zipfile.ZipFile(path / lexical.FILE) as postings:
+            broken = postings.testzip()
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:  # a truncated or garbled file
+        return f"{type(exc).__name__}: {exc}"
+    return f"{lexical.FILE}: {broken} is damaged" if broken else None
 
 
 def load_index(index_dir: Path, encoder_name: str | None = None) -> Index:
@@ -107,10 +135,7 @@ def load_index(index_dir: Path, encoder_name: str | None = None) -> Index:
     files cannot be read or disagree with its manifest (IndexDamagedError)."""
     path = current_build(index_dir)
     manifest = Manifest.read(path)
-    if manifest.format_version != FORMAT_VERSION:
-        raise IndexMismatchError("format version", FORMAT_VERSION, manifest.format_version)
-    if encoder_name is not None and manifest.encoder != encoder_name:
-        raise IndexMismatchError("encoder", encoder_name, manifest.encoder)
+    _check_stamp(manifest, encoder_name)
     fix = "rebuild it with `semsearch reindex --full`"
     problem = store.quick_check(path / STORE_FILE)
     if problem:

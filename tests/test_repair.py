@@ -129,7 +129,13 @@ def test_an_unexpected_error_is_one_line_and_debug_shows_the_traceback(monkeypat
         main(["--debug", "--index", str(index_dir), "show", "x"])
 
 
-@pytest.mark.parametrize("damage", [_overwrite_pages, _truncate_lexical, _garble_a_record])
+def _truncate_lexical_of_a_build_without_checksums(build: Path) -> None:
+    _truncate_lexical(build)
+    _forget_checksums(build)
+
+
+@pytest.mark.parametrize("damage", [_overwrite_pages, _truncate_lexical, _garble_a_record,
+                                    _truncate_lexical_of_a_build_without_checksums])
 def test_serve_on_a_damaged_index_is_one_line_and_exit_3(damage, index_dir: Path) -> None:
     damage(_live(index_dir))
     done = subprocess.run([sys.executable, "-m", "semsearch.cli", "serve", "--port", "0", "--index",
