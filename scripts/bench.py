@@ -765,7 +765,7 @@ def bench_size(n: int, out: Path, syn: Synthesizer, nlp: FrenchNLP, encoder, rat
                 m.passages_embedded
 
     with stage(f"N={n}: in-process latency"):
-        index = load_index(index_dir, encoder.name)
+        index = load_index(index_dir, encoder.name, nlp.model)
         searcher = Searcher(index, encoder, nlp)
         facet = {"department": [searcher.listing(limit=1).facets["department"][0].value]}  # the commonest
         lat = {}
@@ -778,7 +778,7 @@ def bench_size(n: int, out: Path, syn: Synthesizer, nlp: FrenchNLP, encoder, rat
         lat["hybrid, vector cached"] = latency(searcher, streams["latency"], per_run, args.runs, None, "hybrid",
                                                cached=True)
         step = max(1, n // 40)
-        ids = [r for (r,) in index.db.execute("SELECT id FROM actions WHERE rowid % ? = 0 LIMIT 40", (step,))]
+        ids = store.spread_ids(index.db, step, 40)
         lat["similar"] = similar_latency(searcher, ids, args.runs)
         row["latency_ms"] = lat
         index.close()

@@ -194,7 +194,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
     settings = Settings.from_env(index_dir=getattr(args, "index", None), encoder=args.encoder, host=args.host,
                                  port=args.port, workers=args.workers)
     try:  # here, once, before uvicorn: a failed start-up there prints its traceback, and each worker its own
-        verify_live(settings.index_dir, settings.encoder)
+        verify_live(settings.index_dir, settings.encoder, settings.spacy_model)
     except SemsearchError as exc:
         message = (f"the index in {settings.index_dir} cannot be loaded, refusing to start: {exc}; or point "
                    f"{settings.index_dir / 'current'} at a good build in builds/")

@@ -13,9 +13,10 @@ from .search import Searcher
 
 
 def open_searcher(settings: Settings, encoder: Encoder | None = None, nlp: FrenchNLP | None = None) -> Searcher:
-    """Load the live index with the configured encoder; pass encoder/nlp to reuse ones already loaded."""
+    """Load the live index with the configured encoder and spaCy pipeline; pass encoder/nlp to reuse ones
+    already loaded."""
     encoder = encoder or load_encoder(settings.encoder, settings.models_dir)
-    index = load_index(settings.index_dir, encoder.name)
+    index = load_index(settings.index_dir, encoder.name, nlp.model if nlp else settings.spacy_model)
     return Searcher(index, encoder, nlp or FrenchNLP(settings.spacy_model))
 
 

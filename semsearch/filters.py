@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import store
 from .errors import InvalidQuery
 from .records import FACETS
 
@@ -46,7 +47,7 @@ class FacetTable:
     """
 
     def __init__(self, db: sqlite3.Connection) -> None:
-        rowids = np.fromiter((r for (r,) in db.execute("SELECT rowid FROM actions")), dtype=np.int64)
+        rowids = store.action_rowids(db)
         self._size = int(rowids.max()) + 1 if len(rowids) else 1
         self._exists = np.zeros(self._size, dtype=bool)
         self._exists[rowids] = True
@@ -54,7 +55,7 @@ class FacetTable:
         # value's run starts: a value's count is a sum over its run, and all of a facet's counts one reduceat.
         self._pairs: dict[str, tuple[np.ndarray, np.ndarray, list[str], dict[str, int]]] = {}
         for facet in FACETS:
-            rows = db.execute("SELECT DISTINCT action, value FROM facets WHERE facet = ?", (facet,)).fetchall()
+            rows = store.facet_pairs(db, facet)
             values = sorted({v for _, v in rows})
             code = {v: i for i, v in enumerate(values)}
             actions = np.array([a for a, _ in rows], dtype=np.int64)

@@ -42,8 +42,8 @@ from .chunking import DEFAULT_CHUNKING, Chunking, whole_text
 from .corpus import Corpus
 from .derive import cached_analyses, counts, embed
 from .encoders import Encoder
-from .errors import BuildError, IndexMissingError
-from .loading import FORMAT_VERSION, STORE_FILE, Manifest
+from .errors import BuildError, IndexMismatchError, IndexMissingError
+from .loading import FORMAT_VERSION, STORE_FILE, Manifest, library_versions
 from .nlp import FrenchNLP, fold
 from .records import Action
 
@@ -126,14 +126,15 @@ def _unwritable(index_dir: Path, exc: OSError | sqlite3.OperationalError) -> Bui
 
 
 def _patchable(index_dir: Path, job: _Job) -> Path | None:
-    """The live build when a reindex may patch it: same format, encoder, spaCy pipeline and chunking."""
+    """The live build when a reindex may patch it: same format (Manifest.read), encoder, spaCy pipeline and
+    chunking."""
     try:
         path = current_build(index_dir)
         m = Manifest.read(path)
-    except IndexMissingError:
+    except (IndexMissingError, IndexMismatchError):  # none, damaged, or of another format: a full build
         return None
-    same = (m.format_version, m.encoder, m.dimension, m.spacy_model, m.chunk_words, m.overlap_sentences,
-            m.chunk_context) == (FORMAT_VERSION, job.encoder.name, job.encoder.dimension, job.nlp.model,
+    same = (m.encoder, m.dimension, m.spacy_model, m.chunk_words, m.overlap_sentences,
+            m.chunk_context) == (job.encoder.name, job.encoder.dimension, job.nlp.model,
                                  job.chunking.words, job.chunking.overlap, job.chunking.context)
     if not same:
         return None
@@ -188,7 +189,7 @@ class _Job:
         keys = [analysis_key(a, self.nlp.model, self.chunking) for a in actions]
         try:
             with store.connect(previous / STORE_FILE, readonly=True) as old_db:
-                old = dict(old_db.execute("SELECT key, rowid FROM actions").fetchall())
+                old = store.action_keys(old_db)
             old_vectors, old_ids, old_ann = dense.read_chunks(previous, for_search=False)
             old_postings = lexical.Postings.load(previous)
             old_fiche_ids, old_fiches = dense.read_fiches(previous)
@@ -209,15 +210,14 @@ class _Job:
         analyses, _, analysed = cached_analyses(new_actions, self.nlp, self.chunking, self.progress, self.cache)
         shutil.copyfile(previous / STORE_FILE, self.out / STORE_FILE)
         db = store.connect(self.out / STORE_FILE, readonly=False)
-        gone = [row for r in removed for row in db.execute("SELECT rowid, key FROM chunks WHERE action = ?", (r,))]
+        gone = store.chunk_keys(db, removed)
         removed_actions = store.records(db, removed)
         store.delete_actions(db, removed)
         first_row = max(old.values(), default=0) + 1
         rows = list(range(first_row, first_row + len(fresh)))
         texts = self._insert(db, rows, [i + 1 for i in fresh], new_actions, [keys[i] for i in fresh], analyses,
                              first_chunk=int(old_ids.max(initial=0)) + 1)
-        db.executemany("UPDATE actions SET position = ? WHERE rowid = ?",
-                       [(i + 1, old[k]) for i, k in enumerate(keys) if k in old])
+        store.set_positions(db, {old[k]: i + 1 for i, k in enumerate(keys) if k in old})
         store.add_counts(db, *counts(list(removed_analyses.values()), -1))
         store.add_counts(db, *counts(analyses, +1))
         db.commit()
@@ -225,7 +225,7 @@ class _Job:
         new_vectors, _, embedded = embed(texts + [whole_text(a) for a in new_actions], self.encoder, self.progress,
                                           self.cache, len(texts))
         new_vectors, new_fiches = new_vectors[:len(texts)], new_vectors[len(texts):]
-        gone_ids = np.asarray([r for r, _ in gone], dtype=np.int64)
+        gone_ids = np.fromiter(gone, dtype=np.int64, count=len(gone))
         keep = ~np.isin(old_ids, gone_ids)
         new_ids = np.arange(len(texts), dtype=np.int64) + int(old_ids.max(initial=0)) + 1
         ids = np.concatenate([old_ids[keep], new_ids])
@@ -239,13 +239,13 @@ class _Job:
             ann = dense.ann_index(vectors, ids, self.encoder.dimension)
         postings = old_postings.patch(np.asarray(removed, dtype=np.int64),
                                       zip(rows, (a.column_terms() for a in analyses)), first_row + len(fresh))
-        still = {k for (k,) in db.execute("SELECT key FROM chunks")}
+        still = set(store.chunk_keys(db).values())
         kept = ~np.isin(old_fiche_ids, removed)
         fiches = (np.concatenate([old_fiche_ids[kept], np.asarray(rows, dtype=np.int64)]),
                   np.concatenate([old_fiches[kept], new_fiches]))
         self._finish(db, vectors, ids, ann, postings, fiches)
         gone_wholes = {sha(whole_text(a)) for a in removed_actions} - {sha(whole_text(a)) for a in actions}
-        self.cache.forget(self.encoder.name, ({k for _, k in gone} - still) | gone_wholes, removed_keys)
+        self.cache.forget(self.encoder.name, (set(gone.values()) - still) | gone_wholes, removed_keys)
         return self._manifest(len(ids), analysed, embedded, ann, patched_from=previous.name)
 
     def _insert(self, db: sqlite3.Connection, rows: Sequence[int], positions: Sequence[int],
@@ -281,7 +281,7 @@ class _Job:
             actions_reused=len(c.actions) - analysed, passages_embedded=embedded,
             passages_reused=chunks - embedded if self.cache is not None else 0,
             search="exact" if ann is None else "ivf", patched_from=patched_from, warnings=len(c.warnings),
-            files=checksums(self.out),
+            files=checksums(self.out), versions=library_versions(self.nlp.model),
         )
         manifest.write(self.out)
         return manifest

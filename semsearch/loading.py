@@ -4,9 +4,11 @@ before it serves one (index.py writes builds, builds.py finds the live one)."""
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import zipfile
 from dataclasses import asdict, dataclass, field
+from importlib import metadata
 from pathlib import Path
 
 import faiss
@@ -17,8 +19,22 @@ from . import vectors as dense
 from .builds import current_build, damage, has_build
 from .errors import IndexDamagedError, IndexMismatchError, IndexMissingError
 
+log = logging.getLogger(__name__)
+
 FORMAT_VERSION = 3  # 3: fiche vectors, passage spans, word families in the lexicon
 STORE_FILE = "actions.sqlite"
+
+
+def library_versions(spacy_model: str) -> dict[str, str]:
+    """Versions of what shapes an index (tokens, stems, vectors, their layout), recorded in each manifest so that
+    a build's results can be traced to them; libraries that are not installed are left out."""
+    found = {"faiss": faiss.__version__, "numpy": np.__version__}
+    for name in ("semsearch", "spacy", spacy_model, "onnxruntime"):
+        try:
+            found[name] = metadata.version(name)
+        except (metadata.PackageNotFoundError, ValueError):  # not installed, or a pipeline given by its path
+            pass
+    return found
 
 
 @dataclass(frozen=True)
@@ -36,22 +52,27 @@ class Manifest:
     duplicates: int
     chunk_words: int
     overlap_sentences: int
-    # What the build cache saved (defaults, so manifests written before the cache still load).
-    actions_analysed: int = 0
-    actions_reused: int = 0
-    passages_embedded: int = 0
-    passages_reused: int = 0
-    search: str = "exact"  # or "ivf": how chunk vectors are searched (vectors.ANN_ABOVE)
-    patched_from: str = ""  # the build this one was patched from; empty for a full build
-    chunk_context: str = "none"  # chunking.Chunking.context
-    analysis_version: int = 0  # analysis.ANALYSIS_VERSION of the build
+    chunk_context: str  # chunking.Chunking.context
+    analysis_version: int  # analysis.ANALYSIS_VERSION of the build
+    # What the build cache saved.
+    actions_analysed: int
+    actions_reused: int
+    passages_embedded: int
+    passages_reused: int
+    search: str  # "exact" or "ivf": how chunk vectors are searched (vectors.ANN_ABOVE)
+    patched_from: str  # the build this one was patched from; empty for a full build
+    # Defaults: format-3 builds from before these were recorded still load.
     warnings: int = 0  # what the export parser fixed or skipped (`semsearch reindex` prints them)
     files: dict[str, str] = field(default_factory=dict)  # sha256 of each file, checked before a patch
+    versions: dict[str, str] = field(default_factory=dict)  # library_versions() of the build
 
     @classmethod
     def read(cls, path: Path) -> Manifest:
         try:
             data = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+            found = data.get("format_version") if isinstance(data, dict) else None
+            if found is not None and found != FORMAT_VERSION:  # refused before its fields are read: they differ
+                raise IndexMismatchError("format version", FORMAT_VERSION, found)
             return cls(**data)
         except FileNotFoundError as exc:
             raise IndexMissingError(f"{path}: no manifest.json; rebuild the index with `semsearch reindex`") from exc
@@ -90,27 +111,37 @@ class Index:
         self.db.close()
 
 
-def verify_live(index_dir: Path, encoder_name: str | None = None) -> None:
+def verify_live(index_dir: Path, encoder_name: str | None = None, spacy_model: str | None = None) -> None:
     """What a server checks before it starts, without loading the index (the process that checks is the one
     that then serves, and memory a load gave back stays with it): nothing when the directory holds no build yet
     (it then waits for one); else the live build's files are the ones it wrote (reads every file: seconds at
-    10 000 actions), its arrays have the shapes of its manifest, and it was built for this encoder and format.
+    10 000 actions), its arrays have the shapes of its manifest, and it was built for this format, encoder and
+    spaCy pipeline.
     Raises IndexDamagedError, or IndexMismatchError."""
     if not has_build(index_dir):
         return
     path = current_build(index_dir)
     manifest = Manifest.read(path)
-    _check_stamp(manifest, encoder_name)
+    _check_stamp(manifest, encoder_name, spacy_model)
     problem = damage(path, manifest.files, STORE_FILE) or _misshapen(path, manifest)
     if problem:
         raise IndexDamagedError(f"{path}: damaged index ({problem}); rebuild it with `semsearch reindex --full`")
 
 
-def _check_stamp(manifest: Manifest, encoder_name: str | None) -> None:
-    if manifest.format_version != FORMAT_VERSION:
-        raise IndexMismatchError("format version", FORMAT_VERSION, manifest.format_version)
+def _check_stamp(manifest: Manifest, encoder_name: str | None, spacy_model: str | None) -> None:
+    """Refuse a build made with another encoder or spaCy pipeline (the format was checked by Manifest.read):
+    its vectors or its terms would not match the queries'. Other library versions are only logged."""
     if encoder_name is not None and manifest.encoder != encoder_name:
         raise IndexMismatchError("encoder", encoder_name, manifest.encoder)
+    if spacy_model is not None and manifest.spacy_model != spacy_model:
+        raise IndexMismatchError("spaCy model", spacy_model, manifest.spacy_model)
+    if manifest.versions:
+        running = library_versions(manifest.spacy_model)
+        changed = [f"{name} {manifest.versions.get(name, '-')} -> {running.get(name, '-')}"
+                   for name in sorted(manifest.versions.keys() | running.keys())
+                   if manifest.versions.get(name) != running.get(name)]
+        if changed:
+            log.info("build %s was made with other library versions: %s", manifest.build_id, ", ".join(changed))
 
 
 def _misshapen(path: Path, m: Manifest) -> str | None:
@@ -130,12 +161,12 @@ def _misshapen(path: Path, m: Manifest) -> str | None:
     return f"{lexical.FILE}: {broken} is damaged" if broken else None
 
 
-def load_index(index_dir: Path, encoder_name: str | None = None) -> Index:
-    """Open the live build read-only; refuse one built by another encoder or format version, and one whose
-    files cannot be read or disagree with its manifest (IndexDamagedError)."""
+def load_index(index_dir: Path, encoder_name: str | None = None, spacy_model: str | None = None) -> Index:
+    """Open the live build read-only; refuse one built by another format version, encoder or spaCy pipeline
+    (IndexMismatchError), and one whose files cannot be read or disagree with its manifest (IndexDamagedError)."""
     path = current_build(index_dir)
     manifest = Manifest.read(path)
-    _check_stamp(manifest, encoder_name)
+    _check_stamp(manifest, encoder_name, spacy_model)
     fix = "rebuild it with `semsearch reindex --full`"
     problem = store.quick_check(path / STORE_FILE)
     if problem:
@@ -145,7 +176,7 @@ def load_index(index_dir: Path, encoder_name: str | None = None) -> Index:
         fiche_ids, fiche_matrix = dense.read_fiches(path)
         postings = lexical.Postings.load(path)
         db = store.connect(path / STORE_FILE, readonly=True)
-        (count,) = db.execute("SELECT count(*) FROM actions").fetchone()
+        count = store.action_count(db)
     except Exception as exc:  # whatever a truncated or garbled file raises (numpy, zipfile, FAISS, SQLite)
         raise IndexDamagedError(f"{path}: damaged index ({type(exc).__name__}: {exc}); {fix}") from exc
     vectors = chunk_ann.ntotal if chunk_ann is not None else chunk_matrix.shape

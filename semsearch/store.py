@@ -14,7 +14,7 @@ import logging
 import sqlite3
 import time
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -110,6 +110,45 @@ def chunk_owners(db: sqlite3.Connection) -> np.ndarray:
 def action_rows(db: sqlite3.Connection) -> list[tuple[int, str, int, str]]:
     """(rowid, id, position, identity) of every action."""
     return db.execute("SELECT rowid, id, position, identity FROM actions").fetchall()
+
+
+def action_count(db: sqlite3.Connection) -> int:
+    (count,) = db.execute("SELECT count(*) FROM actions").fetchone()
+    return int(count)
+
+
+def action_rowids(db: sqlite3.Connection) -> np.ndarray:
+    """Rowids of every action, as an int64 array."""
+    return np.fromiter((r for (r,) in db.execute("SELECT rowid FROM actions")), dtype=np.int64)
+
+
+def action_keys(db: sqlite3.Connection) -> dict[bytes, int]:
+    """Analysis key -> rowid of every action: what a reindex compares with the corpus to find what changed."""
+    return dict(db.execute("SELECT key, rowid FROM actions").fetchall())
+
+
+def spread_ids(db: sqlite3.Connection, every: int, limit: int) -> list[str]:
+    """Ids of the actions whose rowid is a multiple of `every`, at most `limit`: a sample across the corpus."""
+    return [r for (r,) in db.execute("SELECT id FROM actions WHERE rowid % ? = 0 LIMIT ?", (every, limit))]
+
+
+def set_positions(db: sqlite3.Connection, positions: Mapping[int, int]) -> None:
+    """Move actions (rowid -> position in the export) to where the new export puts them."""
+    db.executemany("UPDATE actions SET position = ? WHERE rowid = ?",
+                   [(position, rowid) for rowid, position in positions.items()])
+
+
+def facet_pairs(db: sqlite3.Connection, facet: str) -> list[tuple[int, str]]:
+    """Distinct (action rowid, value) of one facet."""
+    return db.execute("SELECT DISTINCT action, value FROM facets WHERE facet = ?", (facet,)).fetchall()
+
+
+def chunk_keys(db: sqlite3.Connection, action_rowids: Iterable[int] | None = None) -> dict[int, bytes]:
+    """Chunk rowid -> vector key of the passages of some actions (of every action with None)."""
+    if action_rowids is None:
+        return dict(db.execute("SELECT rowid, key FROM chunks").fetchall())
+    return {rowid: key for a in action_rowids
+            for rowid, key in db.execute("SELECT rowid, key FROM chunks WHERE action = ?", (a,))}
 
 
 def record(db: sqlite3.Connection, rowid: int) -> Action:

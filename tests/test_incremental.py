@@ -17,7 +17,7 @@ from semsearch import vectors as dense
 from semsearch.corpus import Corpus
 from semsearch.encoders import Encoder
 from semsearch.index import CACHE_FILE, build_index
-from semsearch.loading import Manifest, load_index
+from semsearch.loading import load_index
 from semsearch.nlp import FrenchNLP
 from semsearch.search import Searcher
 
@@ -182,15 +182,6 @@ def test_an_ivf_list_cut_at_its_length_keeps_only_the_passages_above_its_last(
     assert set(np.flatnonzero(found.chunks).tolist()) == set(owners[:k - 1])
     floor = found.passage_z[owners[k - 1]]
     assert all(found.passage_z[o] > floor for o in owners[:k - 1])
-
-
-def test_manifests_written_before_the_cache_still_load(tmp_path: Path) -> None:
-    old = {"format_version": 1, "build_id": "b", "built_at": "t", "encoder": "e", "dimension": 3, "spacy_model": "m",
-           "source": "s", "source_sha256": "x", "actions": 1, "chunks": 2, "duplicates": 0, "chunk_words": 40,
-           "overlap_sentences": 1}
-    (tmp_path / "manifest.json").write_text(json.dumps(old))
-    m = Manifest.read(tmp_path)
-    assert (m.passages_embedded, m.passages_reused) == (0, 0)
 
 
 def test_cache_lives_beside_the_builds(tmp_path: Path, changed: tuple[Corpus, Corpus], encoder: Encoder,

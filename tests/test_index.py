@@ -13,7 +13,7 @@ from semsearch.corpus import Corpus
 from semsearch.encoders import Encoder
 from semsearch.errors import IndexMismatchError, IndexMissingError
 from semsearch.index import build_index
-from semsearch.loading import load_index
+from semsearch.loading import Manifest, library_versions, load_index
 from semsearch.nlp import FrenchNLP
 
 
@@ -54,6 +54,32 @@ def test_index_round_trips_every_record(sample_index: Path, corpus: Corpus) -> N
 def test_loading_with_another_encoder_is_refused(sample_index: Path) -> None:
     with pytest.raises(IndexMismatchError, match="all-MiniLM-L6-v2.*multilingual-e5-small|multilingual-e5-small"):
         load_index(sample_index, "all-MiniLM-L6-v2")
+
+
+def test_loading_with_another_spacy_model_is_refused(sample_index: Path) -> None:
+    with pytest.raises(IndexMismatchError, match="spaCy model mismatch.*'fr_core_news_sm'.*'fr_core_news_lg'"):
+        load_index(sample_index, spacy_model="fr_core_news_lg")
+
+
+def test_manifest_records_the_libraries_that_shaped_the_build(sample_index: Path) -> None:
+    recorded = json.loads((current_build(sample_index) / "manifest.json").read_text())["versions"]
+    assert {"semsearch", "spacy", "fr_core_news_sm", "faiss", "numpy"} <= recorded.keys()
+    assert recorded == load_index(sample_index).manifest.versions == library_versions("fr_core_news_sm")
+
+
+def test_a_manifest_of_another_format_is_refused_and_one_from_before_the_versions_loads(sample_index: Path,
+                                                                                       tmp_path: Path) -> None:
+    current = json.loads((current_build(sample_index) / "manifest.json").read_text())
+    for name in ("warnings", "files", "versions"):  # format 3 before these were recorded
+        current.pop(name)
+    (tmp_path / "manifest.json").write_text(json.dumps(current))
+    assert Manifest.read(tmp_path).versions == {}
+    old = {"format_version": 1, "build_id": "b", "built_at": "t", "encoder": "e", "dimension": 3,
+           "spacy_model": "m", "source": "s", "source_sha256": "x", "actions": 1, "chunks": 2, "duplicates": 0,
+           "chunk_words": 40, "overlap_sentences": 1}
+    (tmp_path / "manifest.json").write_text(json.dumps(old))
+    with pytest.raises(IndexMismatchError, match="format version mismatch.*built with 1 but 3"):
+        Manifest.read(tmp_path)
 
 
 def test_missing_index_says_how_to_build_one(tmp_path: Path) -> None:

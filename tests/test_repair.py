@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import errno
 import json
+import logging
+import os
 import shutil
 import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from semsearch import engine, index, jobs, loading, vectors
@@ -181,6 +184,34 @@ def test_serve_with_another_encoder_than_the_index_is_one_line(index_dir: Path) 
                           text=True, timeout=120)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "refusing to start" in done.stderr and "encoder mismatch" in done.stderr
+
+
+def test_search_with_another_spacy_model_than_the_index_is_one_line(index_dir: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("SEMSEARCH_SPACY_MODEL", "fr_core_news_lg")
+    assert main(["--index", str(index_dir), "search", "jardin"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "spaCy model mismatch" in err and "'fr_core_news_lg'" in err
+
+
+def test_serve_with_another_spacy_model_than_the_index_is_one_line(index_dir: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "semsearch.cli", "serve", "--port", "0", "--index", str(index_dir)],
+                          check=False, cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "SEMSEARCH_SPACY_MODEL": "fr_core_news_lg"})
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "refusing to start" in done.stderr and "spaCy model mismatch" in done.stderr
+    assert len([line for line in done.stderr.splitlines() if "error" in line]) == 1
+
+
+def test_other_library_versions_are_logged_not_refused(index_dir: Path, caplog: pytest.LogCaptureFixture) -> None:
+    manifest = json.loads((_live(index_dir) / "manifest.json").read_text(encoding="utf-8"))
+    manifest["versions"]["numpy"] = "0.1"
+    (_live(index_dir) / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    with caplog.at_level(logging.INFO, logger="semsearch.loading"):
+        loading.verify_live(index_dir, manifest["encoder"], manifest["spacy_model"])
+        loading.load_index(index_dir, manifest["encoder"], manifest["spacy_model"]).close()
+    assert caplog.text.count(f"numpy 0.1 -> {np.__version__}") == 2
 
 
 def test_a_damaged_build_cache_is_set_aside_and_the_build_goes_on(index_dir: Path, small: dict, encoder: Encoder,

@@ -21,10 +21,10 @@ from ..chunking import DEFAULT_CHUNKING, Chunking
 from ..corpus import load_actions
 from ..derive import cached_analyses
 from ..encoders import Encoder
-from ..errors import IndexMissingError
+from ..errors import IndexMismatchError, IndexMissingError
 from ..index import CACHE_FILE, build_index
 from ..lexical import LexicalIndex, Postings
-from ..loading import FORMAT_VERSION, Manifest, load_index
+from ..loading import Manifest, load_index
 from ..nlp import FrenchNLP
 from ..search import Searcher
 from ..store import BuildCache, records
@@ -101,11 +101,11 @@ def ensure_index(s: EvalSet, directory: Path, encoder: Encoder, nlp: FrenchNLP, 
     corpus = load_actions(s.corpus)
     try:
         m = Manifest.read(current_build(directory))
-        fresh = (m.format_version, m.analysis_version, m.source_sha256, m.encoder, m.spacy_model, m.chunk_words,
-                 m.overlap_sentences, m.chunk_context) == (FORMAT_VERSION, ANALYSIS_VERSION, corpus.checksum,
+        fresh = (m.analysis_version, m.source_sha256, m.encoder, m.spacy_model, m.chunk_words,
+                 m.overlap_sentences, m.chunk_context) == (ANALYSIS_VERSION, corpus.checksum,
                                                            encoder.name, nlp.model, chunking.words, chunking.overlap,
                                                            chunking.context)
-    except IndexMissingError:
+    except (IndexMissingError, IndexMismatchError):  # none, or of another format (Manifest.read refuses it)
         fresh = False
     if not fresh:
         log.info("indexing evaluation set %s (%d fiches) in %s", s.name, len(corpus.actions), directory)
@@ -116,7 +116,7 @@ def load(s: EvalSet, work: Path, encoder: Encoder, nlp: FrenchNLP, chunking: Chu
          progress: bool = False) -> Loaded:
     directory = index_dir(work, s, chunking)
     ensure_index(s, directory, encoder, nlp, chunking, progress)
-    searcher = Searcher(load_index(directory, encoder.name), encoder, nlp)
+    searcher = Searcher(load_index(directory, encoder.name, nlp.model), encoder, nlp)
     plain = LexicalIndex(recounted(searcher, directory, nlp, chunking, {c: 1.0 for c in COLUMNS}))
     titles = searcher.titles()
     queries = resolve(read_queries(s.queries), titles, s.queries)
