@@ -66,27 +66,26 @@ def http_server(settings: Settings, searcher: Searcher) -> Iterator[str]:
     """The service under a real uvicorn on a free 127.0.0.1 port, in a thread of the test process, over the
     session's searcher (no second model load); yields its base URL. For clients that need a real socket
     (a browser); TestClient is enough for everything else."""
-    import socket
     import threading
-    import time
 
     import uvicorn
+    from processes import free_port, wait_until
 
     from api import create_app
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
+    port = free_port()
     # ws="none": no websocket library imported (the service has no websocket route).
     config = uvicorn.Config(create_app(settings, searcher=searcher), host="127.0.0.1", port=port,
                             ws="none", log_level="warning", access_log=False)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="test-uvicorn", daemon=True)
     thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
+
+    def started() -> bool:
+        assert thread.is_alive(), "uvicorn did not start"
+        return server.started
+
+    wait_until(started, 30, "uvicorn to start", interval=0.05)
     try:
         yield f"http://127.0.0.1:{port}"
     finally:

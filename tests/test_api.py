@@ -8,14 +8,14 @@ import os
 import re
 import shutil
 import sqlite3
-import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, get_args
 
 import pytest
 from fastapi.testclient import TestClient
+from processes import wait_until
 
 from api import create_app
 from api.models import SearchMode, marked_html
@@ -40,13 +40,6 @@ def search(client: TestClient, **params: Any) -> dict[str, Any]:
     r = client.get("/search", params=params)
     assert r.status_code == 200, r.text
     return r.json()
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
 
 
 # -- search -----------------------------------------------------------------------------------------
@@ -302,7 +295,7 @@ def test_reindex_needs_the_token_and_runs_one_build_at_a_time(index_copy: Path, 
         assert second.status_code == 409 and second.json()["error"]["code"] == "reindex_running"
         assert c.get("/ready").json()["reindex"]["running"] is True
         assert c.get("/search", params={"q": "jeunes"}).status_code == 200  # search goes on meanwhile
-        wait_for(lambda: not c.get("/ready").json()["reindex"]["running"], timeout=180)
+        wait_until(lambda: not c.get("/ready").json()["reindex"]["running"], timeout=180)
         assert c.get("/ready").json()["reindex"]["error"] is None
 
 
@@ -318,8 +311,8 @@ def test_reindex_swaps_the_index_in_and_a_failed_one_keeps_it(index_copy: Path, 
         before = c.get("/ready").json()["index"]["build_id"]
         with service.lease() as old:  # a request in flight during the swap
             assert c.post("/admin/reindex", headers=auth).status_code == 202
-            wait_for(lambda: not c.get("/ready").json()["reindex"]["running"], timeout=180)
-            wait_for(lambda: c.get("/ready").json()["index"]["build_id"] != before, timeout=10)
+            wait_until(lambda: not c.get("/ready").json()["reindex"]["running"], timeout=180)
+            wait_until(lambda: c.get("/ready").json()["index"]["build_id"] != before, timeout=10)
             assert old.listing(limit=100).total == len(corpus.actions) > 3  # still answering from the old index
             old.search("jeunes", limit=100)
         with pytest.raises(sqlite3.ProgrammingError):  # closed once its last request finished
@@ -332,18 +325,18 @@ def test_reindex_swaps_the_index_in_and_a_failed_one_keeps_it(index_copy: Path, 
 
         source.write_text("{pas du json\n", encoding="utf-8")
         assert c.post("/admin/reindex", headers=auth).status_code == 202
-        wait_for(lambda: not c.get("/ready").json()["reindex"]["running"], timeout=60)
+        wait_until(lambda: not c.get("/ready").json()["reindex"]["running"], timeout=60)
         ready = c.get("/ready").json()
         assert ready["index"]["build_id"] == after and "three.jsonl" in ready["reindex"]["error"]
         assert c.get("/search", params={"q": "jeunes"}).headers["X-Index-Version"] == after
 
         # `semsearch reindex` beside the server only moves the `current` symlink: the watcher follows it.
         relink(index_copy, before)
-        wait_for(lambda: c.get("/health").headers["X-Index-Version"] == before, timeout=10)
+        wait_until(lambda: c.get("/health").headers["X-Index-Version"] == before, timeout=10)
         assert c.get("/facets").json()["total"] == len(corpus.actions)
         (index_copy / "builds" / "broken").mkdir()  # a build that cannot be loaded is reported, not served
         relink(index_copy, "broken")
-        wait_for(lambda: c.get("/ready").json()["load_error"] is not None, timeout=10)
+        wait_until(lambda: c.get("/ready").json()["load_error"] is not None, timeout=10)
         assert "broken" in c.get("/ready").json()["load_error"]
         assert c.get("/search", params={"q": "jeunes"}).headers["X-Index-Version"] == before
 
@@ -369,5 +362,5 @@ def test_the_service_starts_without_an_index_and_serves_one_once_built(
         build = (sample_index / "current").resolve()
         shutil.copytree(build, empty / "builds" / build.name)
         os.symlink(Path("builds") / build.name, empty / "current")
-        wait_for(lambda: c.get("/ready").status_code == 200, timeout=10)
+        wait_until(lambda: c.get("/ready").status_code == 200, timeout=10)
         assert c.get("/search", params={"q": QUERY}).json()["results"][0]["title"] == GROCERY

@@ -10,11 +10,9 @@ import hashlib
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +20,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from processes import stop
+from processes import free_port, stop, wait_until
 
 from api import create_app, errors, security
 from api.models import MAX_OFFSET
@@ -58,13 +56,6 @@ def is_error(r: httpx.Response, status: int, code: str | None = None) -> dict[st
     return body["error"]
 
 
-def wait_for(condition: Callable[[], bool], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
-
-
 # -- finding 7: no absolute path in any answer ------------------------------------------------------------
 def no_server_path(r: httpx.Response, *paths: Path) -> None:
     for path in (*paths, ROOT, "/tmp/", "/work/", "/home/", "/srv/"):
@@ -92,7 +83,7 @@ def test_a_missing_then_damaged_index_is_reported_without_server_paths(tmp_path:
         no_server_path(c.get("/search", params={"q": "jeunes"}), tmp_path)
         (index_dir / "builds" / "broken").mkdir(parents=True)  # `current` names a build that cannot load
         os.symlink(Path("builds") / "broken", index_dir / "current")
-        wait_for(lambda: "broken" in str(c.get("/ready").json()["error"]["detail"]["reason"]), timeout=10)
+        wait_until(lambda: "broken" in str(c.get("/ready").json()["error"]["detail"]["reason"]), timeout=10)
         damaged = c.get("/ready")
         assert "builds/broken" in damaged.json()["error"]["detail"]["reason"]  # named from the index directory
         no_server_path(damaged, tmp_path)
@@ -105,7 +96,7 @@ def test_a_build_that_fails_to_load_beside_a_live_one_is_reported_without_server
     os.symlink(Path("builds") / "broken", index_dir / "current")
     live = Settings.from_env({}, index_dir=index_dir, source=settings.source)
     with TestClient(create_app(live, searcher=searcher)) as c:
-        wait_for(lambda: c.get("/ready").json()["load_error"] is not None, timeout=10)
+        wait_until(lambda: c.get("/ready").json()["load_error"] is not None, timeout=10)
         ready = c.get("/ready")
         assert ready.status_code == 200 and "builds/broken" in ready.json()["load_error"]
         no_server_path(ready, tmp_path)
@@ -119,7 +110,7 @@ def test_a_failed_reindex_is_reported_without_server_paths(tmp_path: Path, setti
     admin = Settings.from_env({}, index_dir=tmp_path / "index", source=source, admin_token=TOKEN)
     with TestClient(create_app(admin, searcher=searcher)) as c:
         assert c.post("/admin/reindex", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 202
-        wait_for(lambda: c.get("/ready").json()["reindex"]["error"] is not None)
+        wait_until(lambda: c.get("/ready").json()["reindex"]["error"] is not None)
         ready = c.get("/ready")
         assert "export.jsonl" in ready.json()["reindex"]["error"]  # the file is still named, not where it is
         no_server_path(ready, tmp_path)
@@ -199,17 +190,11 @@ def test_a_trailing_slash_is_a_404_never_a_redirect_to_the_host_header(client: T
 
 
 # -- finding 8: X-Forwarded-For only from configured proxies ----------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.mark.parametrize("trusted", ["", "127.0.0.1"])
 def test_x_forwarded_for_changes_the_counted_address_only_from_a_trusted_proxy(tmp_path: Path,
                                                                                 trusted: str) -> None:
     """`semsearch serve` as run in production, over an empty index (it starts unready; admin routes answer)."""
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "SEMSEARCH_ADMIN_TOKEN": TOKEN, "SEMSEARCH_TRUSTED_PROXIES": trusted}
     env.pop("FORWARDED_ALLOW_IPS", None)
     log = tmp_path / "server.log"
@@ -219,15 +204,8 @@ def test_x_forwarded_for_changes_the_counted_address_only_from_a_trusted_proxy(t
              "--index", str(tmp_path / "index")], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as c:
-            deadline = time.monotonic() + 90
-            while True:
-                assert server.poll() is None, log.read_text(errors="replace")[-3000:]
-                assert time.monotonic() < deadline, "server did not start"
-                try:
-                    if c.get("/health").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    time.sleep(0.2)
+            wait_until(lambda: c.get("/health").status_code == 200, 90, "the server to start", process=server,
+                       log=log, interval=0.2, transient=httpx.TransportError)
             statuses = [c.post("/admin/reindex", headers={"Authorization": "Bearer devine",
                                                           "X-Forwarded-For": f"198.51.100.{n}"}).status_code
                         for n in range(security.FAILURES_ALLOWED + 2)]

