@@ -26,7 +26,7 @@ import numpy as np
 
 from .cores import CoreShare
 from .e5file import E5File
-from .encoders import _texts
+from .encoding import text_list
 from .errors import SemsearchError
 
 log = logging.getLogger(__name__)
@@ -206,7 +206,7 @@ class OnnxE5Encoder:
         return windows, np.asarray(owners, np.int64)
 
     def _encode(self, session, prefix: str, texts: list[str]) -> np.ndarray:
-        texts = _texts(texts)
+        texts = text_list(texts)
         windows, owners = self._windows(prefix, texts)
         means = np.zeros((len(windows), self.dimension), np.float32)
         order = sorted(range(len(windows)), key=lambda w: len(windows[w]))

