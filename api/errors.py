@@ -1,8 +1,10 @@
 """One JSON shape for every error, `{"error": {"code", "message", "detail"}}`, built by `error_response`.
 
 Library exceptions are translated here and only here: `NotFound` -> 404, `InvalidQuery` and FastAPI's own
-validation errors -> 422 naming the parameter, an index that cannot be loaded -> 503. Whatever else
-escapes a route becomes a 500 with a generic message in `app.py`'s middleware, never a traceback.
+validation errors -> 422 naming the parameter, an index that cannot be loaded or is not loaded yet -> 503, a
+build already running -> 409, one that cannot start -> 503 (api/service.py raises these, never HTTP
+errors). Whatever else escapes a route becomes a 500 with a generic message in `app.py`'s middleware, never
+a traceback.
 Errors that Starlette answers in text/plain on its own (a refused CORS preflight, a bad Range header on a
 static file) are put in the same shape by `PlainErrorMiddleware`. No answer names an absolute path on the
 server: `public_paths` rewrites them (relative to the index directory, else the file name alone), and the
@@ -11,6 +13,7 @@ full message stays in the server log.
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 from typing import Any
@@ -22,7 +25,18 @@ from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from semsearch.errors import IndexMismatchError, IndexMissingError, InvalidQuery, NotFound, SemsearchError
+from semsearch.errors import (
+    BuildError,
+    IndexMismatchError,
+    IndexMissingError,
+    IndexNotLoaded,
+    InvalidQuery,
+    NotFound,
+    SemsearchError,
+)
+from semsearch.jobs import BuildRunning
+
+logger = logging.getLogger("semsearch.api")
 
 # Machine-readable codes of the HTTP errors Starlette raises itself (unknown route, wrong method...).
 _HTTP_CODES = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
@@ -106,9 +120,19 @@ async def _library_error(request: Request, exc: Exception) -> JSONResponse:
         return error_response(404, "not_found", f"Aucune action n'a l'identifiant « {exc.action_id} ».",
                               {"id": exc.action_id})
     index_dir = request.app.state.settings.index_dir
+    if isinstance(exc, IndexNotLoaded):  # the service is up, still waiting for its first good build
+        return error_response(503, "not_ready", "L'index de recherche n'est pas encore chargé.",
+                              {"reason": public_paths(exc.reason, index_dir)})
     if isinstance(exc, IndexMissingError | IndexMismatchError):
         return error_response(503, "not_ready", "L'index de recherche n'est pas disponible.",
                               {"reason": public_paths(str(exc), index_dir)})
+    if isinstance(exc, BuildRunning):  # asked of any worker, or `semsearch reindex` beside the service
+        return error_response(409, "reindex_running", "Une reconstruction de l'index est déjà en cours.",
+                              {"started_at": exc.started_at})
+    if isinstance(exc, BuildError):  # only /admin/reindex starts builds: the lock, the status or the process
+        logger.error("%s", exc)
+        return error_response(503, "reindex_unavailable", "La reconstruction de l'index n'a pas pu "
+                              "démarrer ; la cause est dans le journal du service.")
     # Other SemsearchError messages are written for users (see semsearch/errors.py), so they may be shown.
     return error_response(500, "search_error", public_paths(str(exc), index_dir) or "")
 

@@ -19,8 +19,9 @@ SHELL = STATIC / "index.html"
 # a newer API (/static/ answers with ETag and Last-Modified for the same purpose).
 NO_STALE = {"Cache-Control": "no-cache"}
 # Nothing may come from elsewhere (no CDN, no font service): the policy says so to the browser too, and
-# is a second guard behind the API's escaping of `passage.marked`, the one HTML the script inserts. No other
-# site may frame the page (clickjacking): frame-ancestors for current browsers, X-Frame-Options for older ones.
+# is a second guard behind the escaping of `passage.marked` (semsearch.passages), the one HTML the script
+# inserts. No other site may frame the page (clickjacking): frame-ancestors for current browsers,
+# X-Frame-Options for older ones.
 POLICY = ("default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; "
           "frame-ancestors 'none'")
 HEADERS = {**NO_STALE, "Content-Security-Policy": POLICY, "X-Content-Type-Options": "nosniff",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -17,9 +17,7 @@ from semsearch.search import Searcher
 
 from . import models as m
 from .errors import ApiError, without_paths
-
-if TYPE_CHECKING:
-    from .app import Service
+from .service import Service
 
 router = APIRouter()
 _bearer = HTTPBearer(auto_error=False, description="SEMSEARCH_ADMIN_TOKEN")

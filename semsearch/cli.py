@@ -7,15 +7,19 @@ import json
 import logging
 import sys
 import textwrap
-from dataclasses import asdict
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from . import wire
 from .config import ROOT, Settings
 from .corpus import Corpus
 from .errors import IndexDamagedError, SemsearchError
 from .records import FACETS, Action
 from .search import MODES, Hit, SearchResults
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 WIDTH = 100
 EXCERPT = 300  # characters of a passage shown
@@ -36,7 +40,7 @@ def _print_hit(mark: str, hit: Hit) -> None:
     print(f"{mark} {a.title}")
     print(f"   {a.structure} — {a.department} · {a.dimension} · {', '.join(a.keywords)}")
     if hit.passage:
-        marked = hit.passage.marked("«", "»")
+        marked = hit.passage.marked("«", "»", html=False)
         first = marked.find("«") if hit.passage.highlights else 0
         if first > EXCERPT // 2:  # start near the first matched word, so that it shows
             start = marked.rfind(" ", 0, first - EXCERPT // 4) + 1
@@ -83,9 +87,12 @@ def _print_action(action: Action) -> None:
             print(f"{key}:\n{textwrap.indent(text, '    ')}")
 
 
-def _emit(value: Any, as_json: bool, printer: Any) -> None:
+def _emit(value: Any, as_json: bool, printer: Callable[[Any], None],
+          convert: Callable[[Any], BaseModel]) -> None:
+    """Print `value` for people, or with --json as the HTTP route answering the same request would
+    (`convert` turns it into that route's response model, semsearch.wire)."""
     if as_json:
-        json.dump(asdict(value), sys.stdout, ensure_ascii=False, indent=2, default=str)
+        json.dump(convert(value).model_dump(mode="json"), sys.stdout, ensure_ascii=False, indent=2)
         print()
     else:
         printer(value)
@@ -102,9 +109,9 @@ def cmd_search(args: argparse.Namespace) -> None:
         except SemsearchError as exc:
             if args.query:
                 raise
-            print(f"erreur : {exc}")
+            print(f"erreur : {exc}", file=sys.stderr)  # the prompt goes on; results alone on stdout
             continue
-        _emit(results, args.json, _print_results)
+        _emit(results, args.json, _print_results, wire.from_results)
 
 
 def _prompt():
@@ -123,13 +130,13 @@ def cmd_similar(args: argparse.Namespace) -> None:
     from .engine import open_searcher
 
     results = open_searcher(_settings(args)).similar(args.id, _filters(args), args.limit)
-    _emit(results, args.json, _print_results)
+    _emit(results, args.json, _print_results, wire.from_results)
 
 
 def cmd_show(args: argparse.Namespace) -> None:
     from .engine import open_searcher
 
-    _emit(open_searcher(_settings(args)).get(args.id), args.json, _print_action)
+    _emit(open_searcher(_settings(args)).get(args.id), args.json, _print_action, wire.from_action)
 
 
 def cmd_reindex(args: argparse.Namespace) -> None:
@@ -140,8 +147,8 @@ def cmd_reindex(args: argparse.Namespace) -> None:
     corpus = load_actions(settings.source)
     _report_warnings(corpus, args.strict)
     manifest = rebuild(settings, corpus, progress=not args.quiet, full=args.full)
-    print(f"index {manifest.build_id}: {manifest.actions} actions ({manifest.duplicates} duplicate(s) collapsed), "
-          f"{manifest.chunks} passages, encoder {manifest.encoder}, in {settings.index_dir}")
+    print(f"index {manifest.build_id} : {manifest.actions} actions ({manifest.duplicates} doublon(s) "
+          f"fusionné(s)), {manifest.chunks} passages, encodeur {manifest.encoder}, dans {settings.index_dir}")
 
 
 def _report_warnings(corpus: Corpus, strict: bool) -> None:
@@ -166,7 +173,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
     settings = _settings(args)
     sets = ev.discover(args.sets)
     if not sets:
-        raise SemsearchError(f"{args.sets}: no evaluation set there (dev_queries.tsv, devplus/, external/)")
+        raise SemsearchError(f"{args.sets} : aucun jeu d'évaluation (dev_queries.tsv, devplus/, external/)")
     encoder = load_encoder(settings.encoder, settings.models_dir, passage_threads=None)
     nlp = FrenchNLP(settings.spacy_model)
     if args.tune:
@@ -229,64 +236,87 @@ def cmd_serve(args: argparse.Namespace) -> None:
                 workers=settings.workers, log_config=log_config, timeout_worker_healthcheck=60, **proxies)
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    def add_usage(self, usage, actions, groups, prefix=None) -> None:  # type: ignore[no-untyped-def]
+        super().add_usage(usage, actions, groups, "utilisation : " if prefix is None else prefix)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse's help in French like the rest of the command; subcommands get the same class."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **{**kwargs, "add_help": False, "formatter_class": _HelpFormatter})
+        self._positionals.title, self._optionals.title = "arguments", "options"
+        self.add_argument("-h", "--help", action="help", help="afficher cette aide")
+
+
 def parser() -> argparse.ArgumentParser:
     root = Settings.__dataclass_fields__
-    p = argparse.ArgumentParser(prog="semsearch", description="Recherche sémantique dans les fiches actions.")
-    p.add_argument("--index", type=Path, help=f"index directory (default: SEMSEARCH_INDEX_DIR or "
+    p = _Parser(prog="semsearch", description="Recherche sémantique dans les fiches actions.")
+    p.add_argument("--index", type=Path, help=f"dossier de l'index (défaut : SEMSEARCH_INDEX_DIR ou "
                    f"{root['index_dir'].default})")
-    p.add_argument("--encoder", help="model name from models/registry.json (default: SEMSEARCH_ENCODER)")
-    p.add_argument("--debug", action="store_true", help="show the traceback of an error")
-    sub = p.add_subparsers(dest="command", required=True)
+    p.add_argument("--encoder", help="nom d'un modèle de models/registry.json (défaut : SEMSEARCH_ENCODER)")
+    p.add_argument("--debug", action="store_true", help="montrer la trace (traceback) d'une erreur")
+    sub = p.add_subparsers(dest="command", required=True, title="commandes", metavar="COMMANDE")
 
-    s = sub.add_parser("search", help="free-text search (interactive when no query is given)")
-    s.add_argument("query", nargs="?")
-    s.add_argument("--mode", choices=MODES, default="hybrid")
-    s.add_argument("--limit", type=int, default=10)
-    s.add_argument("--offset", type=int, default=0)
+    s = sub.add_parser("search", help="recherche en texte libre (interactive sans requête)")
+    s.add_argument("query", nargs="?", metavar="REQUÊTE", help="texte libre, en français")
+    s.add_argument("--mode", choices=MODES, default="hybrid",
+                   help="hybrid (mots + sens, par défaut), semantic (sens seul) ou lexical (mots seuls)")
+    s.add_argument("--limit", type=int, default=10, help="résultats par page (1 à 100, défaut : 10)")
+    s.add_argument("--offset", type=int, default=0, help="rang du premier résultat montré (défaut : 0)")
     s.set_defaults(func=cmd_search)
 
-    m = sub.add_parser("similar", help="actions comparable to one action")
-    m.add_argument("id")
-    m.add_argument("--limit", type=int, default=5)
+    m = sub.add_parser("similar", help="actions comparables à une action")
+    m.add_argument("id", metavar="ID", help="identifiant de l'action (ligne « id : » des résultats)")
+    m.add_argument("--limit", type=int, default=5, help="résultats (1 à 100, défaut : 5)")
     m.set_defaults(func=cmd_similar)
     for command in (s, m):
         for facet in FACETS:
-            command.add_argument(f"--{facet}", action="append", metavar="VALUE",
-                                 help="filter (repeat for OR; different filters are AND-ed)")
-        command.add_argument("--json", action="store_true", help="machine-readable output")
+            command.add_argument(f"--{facet}", action="append", metavar="VALEUR",
+                                 help="filtre (répété : l'une ou l'autre valeur ; filtres différents : tous)")
+        command.add_argument("--json", action="store_true",
+                             help="sortie JSON pour les programmes : la réponse de l'API HTTP à la même "
+                                  "demande")
 
-    sh = sub.add_parser("show", help="the whole fiche of one action")
-    sh.add_argument("id")
-    sh.add_argument("--json", action="store_true")
+    sh = sub.add_parser("show", help="la fiche complète d'une action")
+    sh.add_argument("id", metavar="ID", help="identifiant de l'action")
+    sh.add_argument("--json", action="store_true", help="sortie JSON, celle de GET /actions/ID")
     sh.set_defaults(func=cmd_show)
 
-    r = sub.add_parser("reindex", help="build the index from an export and swap it in atomically")
-    r.add_argument("--source", type=Path, help="export file (.txt or .jsonl; default: SEMSEARCH_SOURCE)")
-    r.add_argument("--out", type=Path, help="index directory (default: --index)")
-    r.add_argument("--quiet", action="store_true", help="no progress bars")
-    r.add_argument("--full", action="store_true", help="rebuild everything instead of patching the live build "
-                   "(done anyway when the live build is damaged)")
-    r.add_argument("--strict", action="store_true", help="refuse an export the parser has warnings about "
-                   "(exit 2, nothing built)")
+    r = sub.add_parser("reindex", help="construire l'index depuis un export et le mettre en service d'un "
+                       "coup")
+    r.add_argument("--source", type=Path, help="fichier d'export (.txt ou .jsonl ; défaut : "
+                   "SEMSEARCH_SOURCE)")
+    r.add_argument("--out", type=Path, help="dossier de l'index (défaut : --index)")
+    r.add_argument("--quiet", action="store_true", help="sans barres de progression")
+    r.add_argument("--full", action="store_true", help="tout reconstruire au lieu de compléter l'index en "
+                   "service (fait de toute façon quand il est abîmé)")
+    r.add_argument("--strict", action="store_true", help="refuser un export qui donne des avertissements "
+                   "(code 2, rien n'est construit)")
     r.set_defaults(func=cmd_reindex)
 
-    e = sub.add_parser("eval", help="search quality of every mode and baseline on the evaluation sets")
+    e = sub.add_parser("eval", help="qualité de la recherche de chaque mode et référence sur les jeux "
+                       "d'évaluation")
     e.add_argument("--sets", type=Path, default=EVAL_SETS,
-                   help=f"directory of the evaluation sets (default: {EVAL_SETS})")
+                   help=f"dossier des jeux d'évaluation (défaut : {EVAL_SETS})")
     e.add_argument("--work", type=Path, default=ROOT / "index" / "eval",
-                   help="where each set's index is built (default: index/eval)")
-    e.add_argument("--json", type=Path, help="also write the table as JSON to this file")
-    e.add_argument("--tune", action="store_true", help="choose the ranking's constants by cross-validation")
-    e.add_argument("--quiet", action="store_true", help="no progress bars")
+                   help="où l'index de chaque jeu est construit (défaut : index/eval)")
+    e.add_argument("--json", type=Path, metavar="FICHIER",
+                   help="écrire aussi le tableau en JSON dans ce fichier")
+    e.add_argument("--tune", action="store_true", help="choisir les constantes du classement par validation "
+                   "croisée")
+    e.add_argument("--quiet", action="store_true", help="sans barres de progression")
     e.set_defaults(func=cmd_eval)
 
-    v = sub.add_parser("serve", help="the HTTP service (FastAPI + uvicorn), documented at /docs")
-    v.add_argument("--host", help="listening address (default: SEMSEARCH_HOST or 127.0.0.1)")
-    v.add_argument("--port", type=int, help="listening port (default: SEMSEARCH_PORT or 8000)")
+    v = sub.add_parser("serve", help="le service HTTP (FastAPI + uvicorn), documenté sur /docs")
+    v.add_argument("--host", help="adresse d'écoute (défaut : SEMSEARCH_HOST ou 127.0.0.1)")
+    v.add_argument("--port", type=int, help="port d'écoute (défaut : SEMSEARCH_PORT ou 8000)")
     # SUPPRESS: absent, it leaves the top-level `semsearch --index DIR serve` alone instead of resetting it.
-    v.add_argument("--index", type=Path, default=argparse.SUPPRESS, help="index directory (as --index above)")
-    v.add_argument("--workers", type=int, help="worker processes, each with its own copy of the index and "
-                   "model (default: SEMSEARCH_WORKERS or 1)")
+    v.add_argument("--index", type=Path, default=argparse.SUPPRESS, help="dossier de l'index (comme --index "
+                   "plus haut)")
+    v.add_argument("--workers", type=int, help="processus de service, chacun avec sa copie de l'index et du "
+                   "modèle (défaut : SEMSEARCH_WORKERS ou 1)")
     v.set_defaults(func=cmd_serve)
     return p
 

@@ -26,6 +26,15 @@ class IndexDamagedError(IndexMissingError):
     """A build is there but its files are not the ones it wrote (truncated, changed, damaged pages)."""
 
 
+class IndexNotLoaded(IndexMissingError):
+    """A service that has no index loaded yet; `reason` is why the last load failed, None before any."""
+
+    def __init__(self, reason: str | None) -> None:
+        self.reason = reason
+        why = f" : {reason}" if reason else ""
+        super().__init__(f"aucun index chargé pour l'instant{why}")
+
+
 class BuildError(SemsearchError):
     """A build that could not be written (disk full, read-only directory): names the path and the fix."""
 
@@ -46,7 +55,7 @@ class NotFound(SemsearchError):
 
     def __init__(self, action_id: str) -> None:
         self.action_id = action_id
-        super().__init__(f"no action with id {action_id!r}")
+        super().__init__(f"aucune action n'a l'identifiant « {action_id} »")
 
 
 class InvalidQuery(SemsearchError):
@@ -54,4 +63,4 @@ class InvalidQuery(SemsearchError):
 
     def __init__(self, parameter: str, reason: str) -> None:
         self.parameter, self.reason = parameter, reason
-        super().__init__(f"{parameter}: {reason}")
+        super().__init__(f"paramètre « {parameter} » : {reason}")

@@ -4,7 +4,7 @@ its status in a file that every worker reads.
 A build loads its own encoder and spaCy and holds an export's passages and vectors while it runs (hundreds of
 MB at 10 000 actions); in a child process that memory goes back to the system when the build ends, whatever
 the allocator keeps, and a build that crashes or is killed cannot take the service down. The service's
-watcher (api/app.py) loads the new build once `current` points to it, as after `semsearch reindex`.
+watcher (api/service.py) loads the new build once `current` points to it, as after `semsearch reindex`.
 
 One at a time: the child holds an flock on index_dir/reindex.lock until it exits (the kernel releases it
 even on SIGKILL), so a second request, to any worker of any process, is refused while it runs.

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from html import escape
 
 import numpy as np
 
@@ -33,13 +34,15 @@ class Passage:
     text: str
     highlights: list[tuple[int, int]]  # character spans of the matched words
 
-    def marked(self, start: str = "<mark>", end: str = "</mark>") -> str:
-        """The text with the matched words between `start` and `end`; not escaped (the API escapes for HTML)."""
+    def marked(self, start: str = "<mark>", end: str = "</mark>", *, html: bool = True) -> str:
+        """The text with the matched words between `start` and `end`: by default safe HTML (the text escaped
+        first, then the marks put in), with html=False plain text for a terminal."""
+        quote = escape if html else str
         out, last = [], 0
         for a, b in self.highlights:
-            out += [self.text[last:a], start, self.text[a:b], end]
+            out += [quote(self.text[last:a]), start, quote(self.text[a:b]), end]
             last = b
-        return "".join(out + [self.text[last:]])
+        return "".join(out + [quote(self.text[last:])])
 
 
 @dataclass(frozen=True)

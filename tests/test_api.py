@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from processes import wait_until
 
 from api import create_app
-from api.models import SearchMode, marked_html
+from api.models import SearchMode
 from semsearch.config import Settings
 from semsearch.corpus import Corpus, write_jsonl
 from semsearch.encoders import Encoder
@@ -74,7 +74,8 @@ def test_marked_text_is_html_escaped_before_the_marks_go_in() -> None:
     text = "<b>repas</b> & précarité"
     start = text.index("précarité")
     passage = Passage("summary", "Résumé", text, [(start, start + len("précarité"))])
-    assert marked_html(passage) == "&lt;b&gt;repas&lt;/b&gt; &amp; <mark>précarité</mark>"
+    assert passage.marked() == "&lt;b&gt;repas&lt;/b&gt; &amp; <mark>précarité</mark>"
+    assert passage.marked("«", "»", html=False) == "<b>repas</b> & «précarité»"  # the terminal's
 
 
 def test_post_search_takes_the_same_parameters_as_json(client: TestClient) -> None:

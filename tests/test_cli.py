@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
+from api import create_app
 from semsearch.cli import main
+from semsearch.config import Settings
+from semsearch.search import Searcher
 
 
 @pytest.fixture(autouse=True)
@@ -27,8 +32,37 @@ def test_search_prints_titles_passages_and_reasons(capsys: pytest.CaptureFixture
 def test_search_json_is_machine_readable_and_filtered(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["search", "parents", "--keyword", "Parentalité", "--public", "Adultes", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert data["total"] == len(data["hits"]) >= 1
-    assert all("Parentalité" in h["action"]["keywords"] and h["action"]["public"] == "Adultes" for h in data["hits"])
+    assert data["total"] == len(data["results"]) >= 1
+    assert all("Parentalité" in r["keywords"] and r["public"] == "Adultes" for r in data["results"])
+
+
+@pytest.fixture(scope="module")
+def client(settings: Settings, searcher: Searcher) -> Iterator[TestClient]:
+    with TestClient(create_app(settings, searcher=searcher)) as c:
+        yield c
+
+
+@pytest.mark.parametrize(("argv", "route"), [
+    (["search", "precarite alimentaire en rural", "--limit", "3"],
+     "/search?q=precarite alimentaire en rural&limit=3"),
+    (["search", "atelier", "--keyword", "Parentalité", "--keyword", "Santé", "--mode", "lexical",
+      "--offset", "1"],
+     "/search?q=atelier&keyword=Parentalité&keyword=Santé&mode=lexical&offset=1"),
+    (["search", "jardinage partajé"], "/search?q=jardinage partajé"),  # suggestions
+    (["similar", "{DEMOS}", "--limit", "3", "--status", "En cours"],
+     "/similar/{DEMOS}?limit=3&status=En cours"),
+    (["show", "{DEMOS}"], "/actions/{DEMOS}"),
+])
+def test_json_is_what_http_answers_to_the_same_request(capsys: pytest.CaptureFixture[str],
+                                                       client: TestClient, ids: dict[str, str],
+                                                       argv: list[str], route: str) -> None:
+    assert main([arg.format(**ids) for arg in argv] + ["--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    response = client.get(route.format(**ids))
+    assert response.status_code == 200, response.text
+    assert printed == response.json()
+    # not two empty answers that happen to be equal
+    assert printed.get("title") or printed["results"] or printed["suggestions"]["spellings"]
 
 
 def test_show_and_similar_by_id(capsys: pytest.CaptureFixture[str], ids: dict[str, str]) -> None:
@@ -44,7 +78,7 @@ def test_empty_results_say_so_in_french(capsys: pytest.CaptureFixture[str]) -> N
     assert "Aucune fiche ne parle de « zzzz »." in capsys.readouterr().out
     assert main(["search", "qzxwvkjtrpl mbhgf", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert data["total"] == 0 and data["hits"] == [] and data["neighbours"] == []
+    assert data["total"] == 0 and data["results"] == [] and data["neighbours"] == []
 
 
 
@@ -56,8 +90,8 @@ def test_a_page_past_the_last_says_how_many_there_are(capsys: pytest.CaptureFixt
 
 
 @pytest.mark.parametrize(("argv", "message"), [
-    (["show", "no-such-id"], "no action with id 'no-such-id'"),
-    (["search", "parents", "--limit", "500"], "limit: must be between 1 and 100"),
+    (["show", "no-such-id"], "aucune action n'a l'identifiant « no-such-id »"),
+    (["search", "parents", "--limit", "500"], "paramètre « limit » : doit être entre 1 et 100"),
     (["reindex", "--source", "missing.txt"], "missing.txt"),
 ])
 def test_errors_are_one_line_and_exit_2(capsys: pytest.CaptureFixture[str], argv: list[str], message: str) -> None:
@@ -82,3 +116,21 @@ def test_library_messages_reach_the_terminal(capsys: pytest.CaptureFixture[str])
     logging.getLogger("semsearch.e5onnx").info("exporting %s to ONNX", "e5-small-q4.bin")
     assert "semsearch: exporting e5-small-q4.bin to ONNX" in capsys.readouterr().err
 
+
+
+def test_the_prompt_prints_results_on_stdout_and_errors_on_stderr(monkeypatch: pytest.MonkeyPatch,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    lines = iter(["x" * 600, "parents"])
+    monkeypatch.setattr("builtins.input", lambda _prompt: next(lines, ""))
+    assert main(["search", "--limit", "1"]) == 0
+    out, err = capsys.readouterr()
+    assert err.strip() == "erreur : paramètre « q » : la requête dépasse 500 caractères"
+    assert "1. " in out and "erreur" not in out
+
+
+def test_help_is_in_french(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["search", "--help"])
+    out = capsys.readouterr().out
+    assert exit_.value.code == 0 and out.startswith("utilisation : semsearch search")
+    assert "afficher cette aide" in out and "résultats par page" in out and "show this help" not in out

@@ -25,7 +25,7 @@ from fastapi.testclient import TestClient
 from processes import wait_until
 
 from api import create_app
-from api.app import IndexUnusableError
+from api.service import IndexUnusableError
 from semsearch import builds, derive, engine, jobs
 from semsearch import index as ix
 from semsearch.config import Settings

@@ -1,0 +1,184 @@
+"""The wire shape of results: pydantic models of what a search, a recommendation, a fiche or a listing
+returns, and the `from_*` functions that convert the library's values into them.
+
+The HTTP service answers with these models and `semsearch ... --json` prints them, so both give the same
+JSON for the same request. The library may rename or add attributes; these classes change only when the
+wire format does, and the functions at the bottom are the one place that maps one onto the other.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from . import filters as flt
+from .records import Action
+from .results import Hit, SearchResults
+
+
+class PassageOut(BaseModel):
+    section: str = Field(examples=["summary"])
+    label: str = Field(description="nom de la section, à afficher", examples=["Résumé"])
+    text: str
+    marked: str = Field(description="le texte échappé pour HTML, mots trouvés entre <mark> et </mark>")
+    highlights: list[tuple[int, int]] = Field(
+        description="positions [début, fin) des mots trouvés dans `text`, en caractères Unicode (code points)"
+    )
+
+
+class FoundOut(BaseModel):
+    word: str = Field(description="mot de la requête")
+    places: list[str] = Field(description="sections ou champs de la fiche qui le contiennent", examples=[["Résumé"]])
+
+
+class ExplanationOut(BaseModel):
+    reasons: list[str] = Field(description="pourquoi ce résultat, en français, pour les personnes",
+                               examples=[["Mots trouvés dans le passage : précarité, alimentaire"]])
+    matched_terms: list[str] = Field(description="mots de la requête surlignés dans le passage")
+    elsewhere: list[FoundOut] = Field(description="mots de la requête trouvés ailleurs dans la fiche")
+    lexical_rank: int | None = Field(description="rang côté mots (BM25), absent si aucun mot trouvé")
+    semantic_rank: int | None = Field(description="rang côté sens (similarité des vecteurs)")
+    semantic_score: float | None = Field(description="cosinus du meilleur passage")
+    like: str | None = Field(description="titre de la fiche la plus proche de la recherche, à laquelle celle-ci "
+                                         "ressemble")
+    shared_keywords: list[str] = Field(description="mots-clés en commun (actions similaires)")
+
+
+class ActionCard(BaseModel):
+    """What a list shows of an action: shared by search results and the paged list of fiches."""
+
+    id: str
+    title: str
+    structure: str
+    department: str
+    dimension: str
+    keywords: list[str]
+    public: str
+    status: str
+
+
+class ResultOut(ActionCard):
+    score: float
+    tier: Literal["proche", "voisin"] = Field(
+        description="proche : la fiche répond à la recherche (comptée dans `total`) ; voisin : une fiche moins "
+                    "proche, donnée à part dans `neighbours`")
+    passage: PassageOut | None = Field(description="le meilleur passage de la fiche pour cette requête")
+    explanation: ExplanationOut
+
+
+class FacetValueOut(BaseModel):
+    value: str
+    count: int = Field(description="actions trouvées ayant cette valeur, les autres filtres appliqués")
+    selected: bool
+
+
+Facets = dict[str, list[FacetValueOut]]
+
+
+class SuggestionsOut(BaseModel):
+    spellings: list[str] = Field(description="mots des fiches proches des mots inconnus de la recherche")
+    without_filters: int = Field(description="fiches trouvées par la même recherche sans aucun filtre (0 sans "
+                                             "filtre)")
+
+
+class SearchResponse(BaseModel):
+    query: str = Field(description="la requête telle que cherchée (/similar : le titre de l'action source)")
+    mode: str
+    total: int = Field(description="nombre de fiches qui répondent à la recherche, filtres appliqués : le même sur "
+                                   "chaque page ; 0 quand aucune ne répond")
+    offset: int
+    limit: int
+    results: list[ResultOut]
+    neighbours: list[ResultOut] = Field(
+        description="fiches voisines, moins proches, jamais comptées dans `total` (au plus 5, les mêmes sur chaque "
+                    "page)")
+    suggestions: SuggestionsOut = Field(description="que tenter quand rien n'est trouvé")
+    facets: Facets
+
+
+class EvaluationOut(BaseModel):
+    territory: str
+    centre: str
+    residents: str
+    limits: str
+    perspectives: str
+
+
+class ActionOut(BaseModel):
+    """The whole fiche."""
+
+    id: str
+    title: str
+    status: str
+    end_reasons: str
+    dimension: str
+    keywords: list[str]
+    summary: str
+    structure: str
+    department: str
+    initiative: list[str]
+    initiative_detail: str
+    experience: str
+    territory: str
+    public: str
+    partners: list[str]
+    description: str
+    budget: str
+    people: str
+    evaluation: EvaluationOut
+    files: list[str]
+    extra: dict[str, str]
+
+
+class ActionSummaryOut(ActionCard):
+    summary: str
+
+
+class ActionListResponse(BaseModel):
+    total: int
+    offset: int
+    limit: int
+    actions: list[ActionSummaryOut]
+    facets: Facets
+
+
+class FacetsResponse(BaseModel):
+    total: int = Field(description="nombre d'actions, filtres appliqués")
+    facets: Facets
+
+
+# -- library -> wire --------------------------------------------------------------------------------
+def from_facets(facets: dict[str, list[flt.FacetValue]]) -> Facets:
+    return {name: [FacetValueOut(value=v.value, count=v.count, selected=v.selected) for v in values]
+            for name, values in facets.items()}
+
+
+def from_hit(hit: Hit) -> ResultOut:
+    a, p, e = hit.action, hit.passage, hit.explanation
+    passage = None if p is None else PassageOut(section=p.section, label=p.label, text=p.text,
+                                                 marked=p.marked(), highlights=p.highlights)
+    return ResultOut(
+        **ActionCard.model_validate(a.to_dict()).model_dump(), score=hit.score, tier=hit.tier, passage=passage,
+        explanation=ExplanationOut(reasons=e.reasons, matched_terms=e.matched_terms,
+                                   elsewhere=[FoundOut(word=f.word, places=f.places) for f in e.elsewhere],
+                                   lexical_rank=e.lexical_rank, semantic_rank=e.semantic_rank,
+                                   semantic_score=e.semantic_score, like=e.like, shared_keywords=e.shared_keywords),
+    )
+
+
+def from_results(results: SearchResults) -> SearchResponse:
+    hints = results.suggestions
+    return SearchResponse(query=results.query, mode=results.mode, total=results.total, offset=results.offset,
+                          limit=results.limit, results=[from_hit(h) for h in results.hits],
+                          neighbours=[from_hit(h) for h in results.neighbours],
+                          suggestions=SuggestionsOut(spellings=hints.spellings, without_filters=hints.without_filters),
+                          facets=from_facets(results.facets))
+
+
+def from_action(action: Action) -> ActionOut:
+    return ActionOut.model_validate(action.to_dict())
+
+
+def summary_of(action: Action) -> ActionSummaryOut:
+    return ActionSummaryOut.model_validate(action.to_dict())
