@@ -49,7 +49,7 @@ _CORS_REFUSED = ("cors_refused", "Requête d'une autre origine refusée (CORS)."
 # An absolute POSIX path: starts with "/", "~/" or "file:/" where a word cannot go on (so "a/b" and "http://x"
 # are no match) and runs until a space, a quote, a bracket or punctuation that ends a path in a sentence.
 _ABSOLUTE_PATH = re.compile(r"(?:\bfile:|(?<![\w.:/~-])~?)/[^\s'\"`,;:()<>\[\]{}]*")
-INDEX_DIR_WORDS = "the index directory"
+INDEX_DIR_WORDS = "le dossier de l'index"
 
 
 def error_body(code: str, message: str, detail: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -73,7 +73,7 @@ class ApiError(Exception):
 
 def public_paths(text: str | None, index_dir: Path) -> str | None:
     """`text` without absolute paths, for an HTTP answer: a path inside `index_dir` becomes relative to it
-    ("builds/<id>/actions.sqlite"), the directory itself "the index directory", any other one its name."""
+    ("builds/<id>/actions.sqlite"), the directory itself "le dossier de l'index", any other one its name."""
     if not text:
         return text
     for root in {str(index_dir.absolute()), str(index_dir.resolve())} - {"/"}:

@@ -77,8 +77,8 @@ class Service:
                 index_dir = self.settings.index_dir
                 if self._linked_build() is not None or (index_dir / "manifest.json").exists():
                     raise IndexUnusableError(
-                        f"the index in {index_dir} cannot be loaded, refusing to start: {exc}; or point "
-                        f"{index_dir / 'current'} at a good build in builds/"
+                        f"l'index de {index_dir} ne peut pas être chargé, le service ne démarre pas : {exc} ; ou faites "
+                        f"pointer {index_dir / 'current'} vers une bonne construction de builds/"
                     ) from exc
         self._spawn(self._watch, "semsearch-index-watcher")
 

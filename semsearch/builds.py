@@ -37,11 +37,12 @@ def current_build(index_dir: Path) -> Path:
     if link.exists():
         return link.resolve()
     if link.is_symlink():
-        raise IndexDamagedError(f"{link} points to {os.readlink(link)}, which does not exist; rebuild the index "
-                                f"with `semsearch reindex --full`, or point it at a good build in builds/")
+        raise IndexDamagedError(f"{link} pointe vers {os.readlink(link)}, qui n'existe pas ; reconstruisez l'index "
+                                f"avec `semsearch reindex --full`, ou faites-le pointer vers une bonne construction de "
+                                f"builds/")
     if (index_dir / MANIFEST).exists():
         return index_dir
-    raise IndexMissingError(f"no index in {index_dir}; build one with `semsearch reindex --source PATH`")
+    raise IndexMissingError(f"aucun index dans {index_dir} ; construisez-le avec `semsearch reindex --source FICHIER`")
 
 
 def has_build(index_dir: Path) -> bool:
@@ -91,8 +92,8 @@ def damage(build: Path, recorded: dict[str, str], store_file: str) -> str | None
         found = checksums(build)
         for name in sorted(recorded.keys() | found.keys()):
             if name not in found:
-                return f"{name} is missing"
+                return f"{name} manque"
             if recorded.get(name) != found[name]:
-                return f"{name} changed since the build wrote it"
+                return f"{name} a changé depuis sa construction"
     problem = store.quick_check(build / store_file)
     return f"{store_file}: {problem}" if problem else None

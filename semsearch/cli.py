@@ -156,13 +156,13 @@ def _report_warnings(corpus: Corpus, strict: bool) -> None:
     any of them stops the command before anything is built."""
     warnings, source = corpus.warnings, corpus.source
     for warning in warnings:
-        print(f"semsearch: warning: {warning}", file=sys.stderr)
+        print(f"semsearch : avertissement : {warning}", file=sys.stderr)
     if not warnings:
         return
-    count = f"{len(warnings)} warning(s) in {source}"
+    count = f"{len(warnings)} avertissement(s) dans {source}"
     if strict:
-        raise SemsearchError(f"{count}: --strict builds nothing; correct the export or leave out --strict")
-    print(f"semsearch: {count}; indexed as reported above (--strict refuses such an export)", file=sys.stderr)
+        raise SemsearchError(f"{count} : --strict ne construit rien ; corrigez l'export ou retirez --strict")
+    print(f"semsearch : {count} ; indexé comme indiqué ci-dessus (--strict refuse un tel export)", file=sys.stderr)
 
 
 def cmd_eval(args: argparse.Namespace) -> None:
@@ -203,8 +203,8 @@ def cmd_serve(args: argparse.Namespace) -> None:
     try:  # here, once, before uvicorn: a failed start-up there prints its traceback, and each worker its own
         verify_live(settings.index_dir, settings.encoder, settings.spacy_model)
     except SemsearchError as exc:
-        message = (f"the index in {settings.index_dir} cannot be loaded, refusing to start: {exc}; or point "
-                   f"{settings.index_dir / 'current'} at a good build in builds/")
+        message = (f"l'index de {settings.index_dir} ne peut pas être chargé, le service ne démarre pas : {exc} ; "
+                   f"ou faites pointer {settings.index_dir / 'current'} vers une bonne construction de builds/")
         raise (IndexDamagedError if isinstance(exc, IndexDamagedError) else SemsearchError)(message) from exc
     base = f"http://{settings.host}:{settings.port}"
     print(f"Service sur {base}, prêt dès « Application startup complete » ci-dessous.\n"
@@ -361,7 +361,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             raise
         code, message = _fault(exc)
-        print(f"semsearch: error: {message}", file=sys.stderr)
+        print(f"semsearch : erreur : {message}", file=sys.stderr)
         return code
     return 0
 
@@ -373,9 +373,9 @@ def _fault(exc: Exception) -> tuple[int, str]:
     if isinstance(exc, SemsearchError):
         return EXIT_USER, str(exc)
     if isinstance(exc, OSError):
-        where = f"{exc.filename}: " if exc.filename else ""
+        where = f"{exc.filename} : " if exc.filename else ""
         return EXIT_USER, f"{where}{exc.strerror or exc}"
-    return EXIT_BUG, f"unexpected {type(exc).__name__}: {exc} (run again with --debug for the traceback)"
+    return EXIT_BUG, f"erreur inattendue {type(exc).__name__} : {exc} (relancez avec --debug pour voir la trace)"
 
 
 if __name__ == "__main__":

@@ -45,8 +45,8 @@ class IndexMismatchError(SemsearchError):
     def __init__(self, what: str, expected: object, found: object) -> None:
         self.what, self.expected, self.found = what, expected, found
         super().__init__(
-            f"index {what} mismatch: the index was built with {found!r} but {expected!r} is configured; "
-            f"rebuild it with `semsearch reindex` or configure {found!r}"
+            f"l'index a été construit avec {what} {found!r}, mais {expected!r} est configuré ; "
+            f"reconstruisez-le avec `semsearch reindex` ou configurez {found!r}"
         )
 
 

@@ -116,13 +116,13 @@ def _unwritable(index_dir: Path, exc: OSError | sqlite3.OperationalError) -> Bui
     why = getattr(exc, "strerror", None) or str(exc)
     errno_ = getattr(exc, "errno", None)
     if errno_ == 28 or "full" in why:  # ENOSPC, or SQLite's "database or disk is full"
-        fix = f"free some space on the disk of {index_dir}"
+        fix = f"libérez de la place sur le disque de {index_dir}"
     elif errno_ in (13, 30):  # EACCES, EROFS
-        fix = f"make {index_dir} writable by this user"
+        fix = f"rendez {index_dir} accessible en écriture à cet utilisateur"
     else:
-        fix = f"check {index_dir} and its disk"
-    kept = "the live index is unchanged" if (index_dir / "current").exists() else "no index was made"
-    return BuildError(f"cannot write the index: {where}: {why}; {fix} ({kept})")
+        fix = f"vérifiez {index_dir} et son disque"
+    kept = "l'index en service est inchangé" if (index_dir / "current").exists() else "aucun index n'a été créé"
+    return BuildError(f"impossible d'écrire l'index : {where} : {why} ; {fix} ({kept})")
 
 
 def _patchable(index_dir: Path, job: _Job) -> Path | None:

@@ -62,7 +62,7 @@ class BuildRunning(SemsearchError):
 
     def __init__(self, started_at: str | None) -> None:
         self.started_at = started_at
-        super().__init__(f"an index build is already running (started at {started_at})")
+        super().__init__(f"une construction de l'index est déjà en cours (commencée à {started_at})")
 
 
 def read_status(index_dir: Path) -> BuildStatus:
@@ -142,7 +142,7 @@ def start_build(settings: Settings) -> BuildStatus:
                 _write_status(index_dir, status)
                 raise
     except OSError as exc:
-        raise BuildError(f"cannot start an index build in {index_dir}: {exc}") from exc
+        raise BuildError(f"impossible de lancer une construction de l'index dans {index_dir} : {exc}") from exc
     # The child holds the lock now (its inherited descriptor), until it exits.
     threading.Thread(target=_reap, args=(child,), name="semsearch-build-reaper", daemon=True).start()
     status.pid = child.pid

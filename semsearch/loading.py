@@ -72,13 +72,13 @@ class Manifest:
             data = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
             found = data.get("format_version") if isinstance(data, dict) else None
             if found is not None and found != FORMAT_VERSION:  # refused before its fields are read: they differ
-                raise IndexMismatchError("format version", FORMAT_VERSION, found)
+                raise IndexMismatchError("la version de format", FORMAT_VERSION, found)
             return cls(**data)
         except FileNotFoundError as exc:
-            raise IndexMissingError(f"{path}: no manifest.json; rebuild the index with `semsearch reindex`") from exc
+            raise IndexMissingError(f"{path} : pas de manifest.json ; reconstruisez l'index avec `semsearch reindex`") from exc
         except (OSError, ValueError, TypeError) as exc:
-            raise IndexDamagedError(f"{path}: unreadable or incomplete manifest.json ({exc}); rebuild the index "
-                                    f"with `semsearch reindex --full`") from exc
+            raise IndexDamagedError(f"{path} : manifest.json illisible ou incomplet ({exc}) ; reconstruisez l'index "
+                                    f"avec `semsearch reindex --full`") from exc
 
     def write(self, path: Path) -> None:
         (path / "manifest.json").write_text(json.dumps(asdict(self), indent=2, ensure_ascii=False), encoding="utf-8")
@@ -125,16 +125,16 @@ def verify_live(index_dir: Path, encoder_name: str | None = None, spacy_model: s
     _check_stamp(manifest, encoder_name, spacy_model)
     problem = damage(path, manifest.files, STORE_FILE) or _misshapen(path, manifest)
     if problem:
-        raise IndexDamagedError(f"{path}: damaged index ({problem}); rebuild it with `semsearch reindex --full`")
+        raise IndexDamagedError(f"{path} : index abîmé ({problem}) ; reconstruisez-le avec `semsearch reindex --full`")
 
 
 def _check_stamp(manifest: Manifest, encoder_name: str | None, spacy_model: str | None) -> None:
     """Refuse a build made with another encoder or spaCy pipeline (the format was checked by Manifest.read):
     its vectors or its terms would not match the queries'. Other library versions are only logged."""
     if encoder_name is not None and manifest.encoder != encoder_name:
-        raise IndexMismatchError("encoder", encoder_name, manifest.encoder)
+        raise IndexMismatchError("l'encodeur", encoder_name, manifest.encoder)
     if spacy_model is not None and manifest.spacy_model != spacy_model:
-        raise IndexMismatchError("spaCy model", spacy_model, manifest.spacy_model)
+        raise IndexMismatchError("le modèle spaCy", spacy_model, manifest.spacy_model)
     if manifest.versions:
         running = library_versions(manifest.spacy_model)
         changed = [f"{name} {manifest.versions.get(name, '-')} -> {running.get(name, '-')}"
@@ -153,12 +153,12 @@ def _misshapen(path: Path, m: Manifest) -> str | None:
         for name, shape in expected.items():
             found = np.load(path / name, mmap_mode="r").shape
             if found != shape:
-                return f"{name} holds {found}, manifest.json says {shape}"
+                return f"{name} contient {found}, manifest.json dit {shape}"
         with zipfile.ZipFile(path / lexical.FILE) as postings:
             broken = postings.testzip()
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:  # a truncated or garbled file
         return f"{type(exc).__name__}: {exc}"
-    return f"{lexical.FILE}: {broken} is damaged" if broken else None
+    return f"{lexical.FILE} : {broken} est abîmé" if broken else None
 
 
 def load_index(index_dir: Path, encoder_name: str | None = None, spacy_model: str | None = None) -> Index:
@@ -167,10 +167,10 @@ def load_index(index_dir: Path, encoder_name: str | None = None, spacy_model: st
     path = current_build(index_dir)
     manifest = Manifest.read(path)
     _check_stamp(manifest, encoder_name, spacy_model)
-    fix = "rebuild it with `semsearch reindex --full`"
+    fix = "reconstruisez-le avec `semsearch reindex --full`"
     problem = store.quick_check(path / STORE_FILE)
     if problem:
-        raise IndexDamagedError(f"{path}: damaged index ({STORE_FILE}: {problem}); {fix}")
+        raise IndexDamagedError(f"{path} : index abîmé ({STORE_FILE} : {problem}) ; {fix}")
     try:
         chunk_matrix, chunk_ids, chunk_ann = dense.read_chunks(path)
         fiche_ids, fiche_matrix = dense.read_fiches(path)
@@ -178,10 +178,10 @@ def load_index(index_dir: Path, encoder_name: str | None = None, spacy_model: st
         db = store.connect(path / STORE_FILE, readonly=True)
         count = store.action_count(db)
     except Exception as exc:  # whatever a truncated or garbled file raises (numpy, zipfile, FAISS, SQLite)
-        raise IndexDamagedError(f"{path}: damaged index ({type(exc).__name__}: {exc}); {fix}") from exc
+        raise IndexDamagedError(f"{path} : index abîmé ({type(exc).__name__} : {exc}) ; {fix}") from exc
     vectors = chunk_ann.ntotal if chunk_ann is not None else chunk_matrix.shape
     if count != manifest.actions or len(chunk_ids) != manifest.chunks or len(fiche_ids) != manifest.actions \
             or vectors not in (manifest.chunks, (manifest.chunks, manifest.dimension)):
         db.close()
-        raise IndexDamagedError(f"{path}: index files disagree with manifest.json; {fix}")
+        raise IndexDamagedError(f"{path} : les fichiers de l'index ne correspondent pas à manifest.json ; {fix}")
     return Index(path, manifest, db, chunk_matrix, chunk_ids, chunk_ann, fiche_ids, fiche_matrix, postings)

@@ -357,7 +357,7 @@ def test_the_service_starts_without_an_index_and_serves_one_once_built(
         assert c.get("/health").status_code == 200
         ready = c.get("/ready")
         assert ready.status_code == 503 and ready.json()["error"]["code"] == "not_ready"
-        assert "no index" in ready.json()["error"]["detail"]["reason"]
+        assert "aucun index" in ready.json()["error"]["detail"]["reason"]
         assert c.get("/search", params={"q": "jeunes"}).status_code == 503
         assert ready.headers["X-Index-Version"] == "none"
         build = (sample_index / "current").resolve()

@@ -65,10 +65,10 @@ def no_server_path(r: httpx.Response, *paths: Path) -> None:
 def test_paths_are_named_from_the_index_directory_or_by_their_name_alone() -> None:
     index_dir = Path("/srv/semsearch/index")
     assert errors.public_paths(
-        "/srv/semsearch/index/builds/b1: damaged index ('/srv/semsearch/index/builds/b1/actions.sqlite'); "
-        "no index in /srv/semsearch/index; /srv/data/export.jsonl, line 3; /srv/semsearch/index2/x.",
-        index_dir) == ("builds/b1: damaged index ('builds/b1/actions.sqlite'); no index in the index directory; "
-                       "export.jsonl, line 3; x.")
+        "/srv/semsearch/index/builds/b1 : index abîmé ('/srv/semsearch/index/builds/b1/actions.sqlite') ; "
+        "aucun index dans /srv/semsearch/index ; /srv/data/export.jsonl, line 3; /srv/semsearch/index2/x.",
+        index_dir) == ("builds/b1 : index abîmé ('builds/b1/actions.sqlite') ; aucun index dans le dossier de "
+                       "l'index ; export.jsonl, line 3; x.")
     untouched = "see https://example.org/a/b, builds/b1/x and 1/2 / 3, `semsearch reindex --source PATH`"
     assert errors.public_paths(untouched, index_dir) == untouched
 

@@ -222,9 +222,9 @@ def test_reindex_prints_each_warning_on_stderr_then_a_count(
     err = capsys.readouterr().err.strip().splitlines()
     assert builds == [warned_export]
     assert len(err) == 3 and "Traceback" not in "".join(err)
-    assert err[0].startswith(f"semsearch: warning: {warned_export}:{SUMMARY_LINE}: ")
-    assert err[1].startswith(f"semsearch: warning: {warned_export}:{SUMMARY_LINE + 1}: ")
-    assert "2 warning(s)" in err[2]
+    assert err[0].startswith(f"semsearch : avertissement : {warned_export}:{SUMMARY_LINE}: ")
+    assert err[1].startswith(f"semsearch : avertissement : {warned_export}:{SUMMARY_LINE + 1}: ")
+    assert "2 avertissement(s)" in err[2]
 
 
 def test_reindex_strict_refuses_an_export_with_warnings_before_building(
@@ -232,7 +232,7 @@ def test_reindex_strict_refuses_an_export_with_warnings_before_building(
     assert main(["reindex", "--source", str(warned_export), "--out", str(tmp_path / "idx"), "--strict"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert builds == [] and not (tmp_path / "idx").exists()
-    assert len(err) == 3 and err[-1].startswith("semsearch: error: ") and "--strict" in err[-1]
+    assert len(err) == 3 and err[-1].startswith("semsearch : erreur : ") and "--strict" in err[-1]
 
 
 def test_reindex_strict_builds_an_export_without_warnings(

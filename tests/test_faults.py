@@ -226,7 +226,7 @@ def test_a_damaged_index_at_start_up_refuses_to_start_with_a_clear_message(
     with pytest.raises(IndexDamagedError):  # the CLI's own commands say so too (exit status 3)
         engine.open_searcher(Settings.from_env({}, index_dir=index_dir), encoder, nlp)
     app = create_app(Settings.from_env({}, index_dir=index_dir), encoder=encoder, nlp=nlp)
-    with pytest.raises(IndexUnusableError, match="cannot be loaded, refusing to start"), TestClient(app):
+    with pytest.raises(IndexUnusableError, match="ne peut pas être chargé, le service ne démarre pas"), TestClient(app):
         pass
 
 
@@ -235,7 +235,7 @@ def test_semsearch_serve_on_a_damaged_index_exits_non_zero_naming_the_problem(in
     done = subprocess.run([sys.executable, "-m", "semsearch.cli", "serve", "--port", "0", "--index",
                            str(index_dir)], check=False, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 3 and "Traceback" not in done.stderr
-    assert "refusing to start" in done.stderr and "manifest.json" in done.stderr
+    assert "le service ne démarre pas" in done.stderr and "manifest.json" in done.stderr
 
 
 def test_a_build_that_cannot_start_is_a_503_and_said_in_ready(index_dir: Path, small: dict, encoder: Encoder,

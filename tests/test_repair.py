@@ -86,7 +86,7 @@ def test_a_sound_live_build_is_patched_unless_full_is_asked(index_dir: Path, sma
 
 def test_a_garbled_fiche_is_refused_at_start_up_not_served(index_dir: Path) -> None:
     _garble_a_record(_live(index_dir))
-    with pytest.raises(IndexDamagedError, match="actions.sqlite changed"):
+    with pytest.raises(IndexDamagedError, match="actions.sqlite a changé depuis sa construction"):
         loading.verify_live(index_dir)
 
 
@@ -96,11 +96,11 @@ def test_a_damaged_store_or_lexical_file_fails_to_load_with_one_message(damage, 
     damage(_live(index_dir))
     assert main(["--index", str(index_dir), "search", "jardin"]) == 3
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "damaged index" in err and "semsearch reindex --full" in err
+    assert err.count("\n") == 1 and "index abîmé" in err and "semsearch reindex --full" in err
 
 
-@pytest.mark.parametrize(("code", "fix"), [(errno.ENOSPC, "free some space"), (errno.EROFS, "writable"),
-                                           (errno.EACCES, "writable")])
+@pytest.mark.parametrize(("code", "fix"), [(errno.ENOSPC, "libérez de la place"), (errno.EROFS, "accessible en écriture"),
+                                           (errno.EACCES, "accessible en écriture")])
 def test_reindex_on_a_full_or_read_only_disk_is_one_line_and_keeps_the_live_index(
         code: int, fix: str, index_dir: Path, small: dict, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
@@ -113,8 +113,8 @@ def test_reindex_on_a_full_or_read_only_disk_is_one_line_and_keeps_the_live_inde
     status = main(["reindex", "--quiet", "--full", "--source", str(small["two"]), "--out", str(index_dir)])
     err = capsys.readouterr().err
     assert status == 2
-    assert [line for line in err.splitlines() if line.startswith("semsearch: error:")] == err.splitlines()[-1:]
-    assert "Traceback" not in err and fix in err and "chunk_vectors.npy" in err and "live index is unchanged" in err
+    assert [line for line in err.splitlines() if line.startswith("semsearch : erreur :")] == err.splitlines()[-1:]
+    assert "Traceback" not in err and fix in err and "chunk_vectors.npy" in err and "l'index en service est inchangé" in err
     assert _live(index_dir) == live and not list((index_dir / "builds").glob(".tmp-*"))
 
 
@@ -126,8 +126,8 @@ def test_an_unexpected_error_is_one_line_and_debug_shows_the_traceback(monkeypat
 
     monkeypatch.setattr(engine, "open_searcher", bug)
     assert main(["--index", str(index_dir), "show", "x"]) == 1
-    assert capsys.readouterr().err.strip() == ("semsearch: error: unexpected ZeroDivisionError: division by zero "
-                                               "(run again with --debug for the traceback)")
+    assert capsys.readouterr().err.strip() == ("semsearch : erreur : erreur inattendue ZeroDivisionError : "
+                                               "division by zero (relancez avec --debug pour voir la trace)")
     with pytest.raises(ZeroDivisionError):
         main(["--debug", "--index", str(index_dir), "show", "x"])
 
@@ -144,8 +144,8 @@ def test_serve_on_a_damaged_index_is_one_line_and_exit_3(damage, index_dir: Path
     done = subprocess.run([sys.executable, "-m", "semsearch.cli", "serve", "--port", "0", "--index",
                            str(index_dir)], check=False, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 3
-    assert "Traceback" not in done.stderr and "refusing to start" in done.stderr
-    assert len([line for line in done.stderr.splitlines() if "error" in line]) == 1
+    assert "Traceback" not in done.stderr and "le service ne démarre pas" in done.stderr
+    assert len([line for line in done.stderr.splitlines() if "erreur" in line]) == 1
 
 
 def _forget_checksums(build: Path) -> None:
@@ -183,7 +183,7 @@ def test_serve_with_another_encoder_than_the_index_is_one_line(index_dir: Path) 
                            "--port", "0", "--index", str(index_dir)], check=False, cwd=ROOT, capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 2 and "Traceback" not in done.stderr
-    assert "refusing to start" in done.stderr and "encoder mismatch" in done.stderr
+    assert "le service ne démarre pas" in done.stderr and "construit avec l'encodeur" in done.stderr
 
 
 def test_search_with_another_spacy_model_than_the_index_is_one_line(index_dir: Path,
@@ -192,7 +192,7 @@ def test_search_with_another_spacy_model_than_the_index_is_one_line(index_dir: P
     monkeypatch.setenv("SEMSEARCH_SPACY_MODEL", "fr_core_news_lg")
     assert main(["--index", str(index_dir), "search", "jardin"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "spaCy model mismatch" in err and "'fr_core_news_lg'" in err
+    assert err.count("\n") == 1 and "construit avec le modèle spaCy" in err and "'fr_core_news_lg'" in err
 
 
 def test_serve_with_another_spacy_model_than_the_index_is_one_line(index_dir: Path) -> None:
@@ -200,8 +200,8 @@ def test_serve_with_another_spacy_model_than_the_index_is_one_line(index_dir: Pa
                           check=False, cwd=ROOT, capture_output=True, text=True, timeout=120,
                           env={**os.environ, "SEMSEARCH_SPACY_MODEL": "fr_core_news_lg"})
     assert done.returncode == 2 and "Traceback" not in done.stderr
-    assert "refusing to start" in done.stderr and "spaCy model mismatch" in done.stderr
-    assert len([line for line in done.stderr.splitlines() if "error" in line]) == 1
+    assert "le service ne démarre pas" in done.stderr and "construit avec le modèle spaCy" in done.stderr
+    assert len([line for line in done.stderr.splitlines() if "erreur" in line]) == 1
 
 
 def test_other_library_versions_are_logged_not_refused(index_dir: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -228,4 +228,4 @@ def test_semsearch_reindex_waits_for_no_one_while_the_service_builds(index_dir: 
                                                                      capsys: pytest.CaptureFixture[str]) -> None:
     with jobs.exclusive(index_dir):  # as the child process of POST /admin/reindex holds it
         status = main(["reindex", "--quiet", "--source", str(small["two"]), "--out", str(index_dir)])
-    assert status == 2 and "an index build is already running" in capsys.readouterr().err
+    assert status == 2 and "une construction de l'index est déjà en cours" in capsys.readouterr().err
