@@ -193,9 +193,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
 def cmd_serve(args: argparse.Namespace) -> None:
     import os
 
-    import uvicorn
-    from uvicorn.config import LOGGING_CONFIG
-
+    from .config import to_env
     from .loading import verify_live
 
     settings = Settings.from_env(index_dir=getattr(args, "index", None), encoder=args.encoder, host=args.host,
@@ -210,30 +208,14 @@ def cmd_serve(args: argparse.Namespace) -> None:
     print(f"Service sur {base}, prêt dès « Application startup complete » ci-dessous.\n"
           f"Navigateur : {base}/docs — essayez : curl '{base}/search?q=precarite%20alimentaire%20en%20rural'",
           flush=True)
-    log_config = {**LOGGING_CONFIG, "loggers": {**LOGGING_CONFIG["loggers"], "semsearch": {
-        "handlers": ["default"], "level": "INFO", "propagate": False}}}
-    # X-Forwarded-For only from SEMSEARCH_TRUSTED_PROXIES: uvicorn's default believes it from 127.0.0.1, so a
-    # local caller could change the address the admin rate limit counts with each request (api/security.py).
-    proxies = {"proxy_headers": bool(settings.trusted_proxies),
-               "forwarded_allow_ips": list(settings.trusted_proxies) or None}
-    # ws="none" below: the service has no websocket route, and uvicorn would import a websocket library for it.
-    if settings.workers <= 1:
-        from api.app import create_app
-
-        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=log_config, ws="none",
-                    **proxies)
-        return
-    # Each worker process builds its own app from the environment: hand the command-line choices over there.
-    os.environ["SEMSEARCH_INDEX_DIR"] = str(settings.index_dir)
-    os.environ["SEMSEARCH_ENCODER"] = settings.encoder
-    os.environ["SEMSEARCH_WORKERS"] = str(settings.workers)
-    # One OpenMP thread per worker for FAISS and the encoder, read by each runtime when it loads in the worker:
-    # N workers already fill the cores, and a team of 2 threads per worker would only fight over them.
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    # A worker answers uvicorn's health pings only once it has re-imported this module (faiss, numpy:
-    # seconds on a loaded 2-core machine); the default 5 s made uvicorn kill and respawn them forever.
-    uvicorn.run("api.app:create_app", factory=True, host=settings.host, port=settings.port, ws="none",
-                workers=settings.workers, log_config=log_config, timeout_worker_healthcheck=60, **proxies)
+    env = {**os.environ, **to_env(settings)}
+    if settings.workers > 1:
+        # One OpenMP thread per worker for FAISS and the encoder, read by each runtime when it loads in the worker:
+        # N workers already fill the cores, and a team of 2 threads per worker would only fight over them.
+        env.setdefault("OMP_NUM_THREADS", "1")
+    # This process becomes the service (api/serve.py), its settings in the new environment: the library never
+    # imports the service, and uvicorn's workers read the same settings.
+    os.execve(sys.executable, [sys.executable, "-m", "api.serve"], env)
 
 
 class _HelpFormatter(argparse.HelpFormatter):
