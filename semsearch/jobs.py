@@ -133,7 +133,7 @@ def start_build(settings: Settings) -> BuildStatus:
             _write_status(index_dir, status)
             try:
                 child = subprocess.Popen(
-                    [sys.executable, "-m", "semsearch.jobs"], env={**os.environ, **to_env(settings)},
+                    [sys.executable, "-m", "semsearch.jobs", str(lock)], env={**os.environ, **to_env(settings)},
                     pass_fds=(lock,), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                     text=True)
             except OSError as exc:
@@ -161,8 +161,9 @@ def _reap(child: subprocess.Popen) -> None:
             log.warning("build: %s", line)
 
 
-def _run() -> int:
-    """The child: build, then record how it went; the lock it inherited goes with the process."""
+def _run(lock: int) -> int:
+    """The child: build, record how it went, then release the lock it inherited (descriptor `lock`) at once:
+    the interpreter takes a while to exit, and the next build may be asked as soon as the status says done."""
     from .corpus import load_actions
     from .encoders import load_encoder
     from .index import build_index
@@ -192,9 +193,10 @@ def _run() -> int:
         status.build_id, status.error, status.failed_at, code = manifest.build_id, None, None, 0
     status.running, status.pid, status.finished_at = False, None, _now()
     _write_status(index_dir, status)
+    os.close(lock)
     return code
 
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s", stream=sys.stderr)
-    sys.exit(_run())
+    sys.exit(_run(int(sys.argv[1])))
