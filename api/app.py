@@ -16,7 +16,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from semsearch.config import Settings
 from semsearch.encoders import Encoder
-from semsearch.nlp import FrenchNLP
 from semsearch.search import Searcher
 
 from . import docs, edges, errors, pages, routes, security
@@ -73,11 +72,11 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def create_app(settings: Settings | None = None, *, searcher: Searcher | None = None,
-               encoder: Encoder | None = None, nlp: FrenchNLP | None = None) -> FastAPI:
+               encoder: Encoder | None = None) -> FastAPI:
     """The service. Settings are read from the environment once, here, unless given; pass an already
-    loaded searcher (or encoder and nlp) to skip loading them at startup."""
+    loaded searcher (or encoder) to skip loading it at startup."""
     settings = settings or Settings.from_env()
-    service = Service(settings, encoder, nlp)
+    service = Service(settings, encoder)
     if searcher is not None:
         service.adopt(searcher)
     app = FastAPI(

@@ -29,7 +29,6 @@ from semsearch import engine, jobs
 from semsearch.config import Settings
 from semsearch.encoders import Encoder, load_encoder
 from semsearch.errors import IndexNotLoaded, SemsearchError
-from semsearch.nlp import FrenchNLP
 from semsearch.search import Searcher
 
 logger = logging.getLogger("semsearch.api")
@@ -53,7 +52,6 @@ class _Live:
 class Service:
     settings: Settings
     encoder: Encoder | None = None
-    nlp: FrenchNLP | None = None
     load_error: str | None = None  # why the build on disk is not the live one, for /ready
     _live: _Live | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)  # guards _live and its leases
@@ -64,9 +62,8 @@ class Service:
 
     # -- lifecycle ----------------------------------------------------------------------------------
     def start(self) -> None:
-        """Load the encoder, spaCy and the index (seconds); without an index, start unready and wait."""
+        """Load the encoder and the index (seconds); without an index, start unready and wait."""
         self.encoder = self.encoder or load_encoder(self.settings.encoder, self.settings.models_dir)
-        self.nlp = self.nlp or FrenchNLP(self.settings.spacy_model)
         if self._live is None:
             # No index at all: start unready (/ready 503 with the reason) until the watcher finds a build.
             # An index that is there but cannot be loaded (damaged files, dangling `current`): refuse to
@@ -94,7 +91,7 @@ class Service:
     def adopt(self, searcher: Searcher) -> None:
         """Serve a Searcher loaded by the caller (tests, embedding); the service will not close it."""
         self._live = _Live(searcher, _now(), owned=False)
-        self.encoder, self.nlp = self.encoder or searcher.encoder, self.nlp or searcher.nlp
+        self.encoder = self.encoder or searcher.encoder
 
     def _spawn(self, target: Any, name: str) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)
@@ -160,7 +157,7 @@ class Service:
             if self._live is not None and linked in (None, self.build_id):
                 return
             try:
-                searcher = engine.open_searcher(self.settings, self.encoder, self.nlp)
+                searcher = engine.open_searcher(self.settings, self.encoder)
             except SemsearchError as exc:
                 self._failed_build, self.load_error = linked, str(exc)
                 kept = "the previous one keeps serving" if self._live is not None else "nothing to serve yet"

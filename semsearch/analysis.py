@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from .chunking import Chunking, chunk_action
-from .nlp import FrenchNLP, Term
+from .nlp import FrenchNLP
 from .records import Action
+from .words import Term
 
 # Bump when nlp or chunking change what an analysis holds, so cached analyses are recomputed.
 # 3: terms are stems of the word as written (acronyms kept whole) with the lemma's family; passages carry spans.

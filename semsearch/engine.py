@@ -12,12 +12,11 @@ from .nlp import FrenchNLP
 from .search import Searcher
 
 
-def open_searcher(settings: Settings, encoder: Encoder | None = None, nlp: FrenchNLP | None = None) -> Searcher:
-    """Load the live index with the configured encoder and spaCy pipeline; pass encoder/nlp to reuse ones
-    already loaded."""
+def open_searcher(settings: Settings, encoder: Encoder | None = None) -> Searcher:
+    """Load the live index with the configured encoder (pass one already loaded to reuse it); the index must
+    have been built with the configured spaCy pipeline, which a search itself never loads (words.py)."""
     encoder = encoder or load_encoder(settings.encoder, settings.models_dir)
-    index = load_index(settings.index_dir, encoder.name, nlp.model if nlp else settings.spacy_model)
-    return Searcher(index, encoder, nlp or FrenchNLP(settings.spacy_model))
+    return Searcher(load_index(settings.index_dir, encoder.name, settings.spacy_model), encoder)
 
 
 def rebuild(settings: Settings, corpus: Corpus | None = None, *, progress: bool = True,

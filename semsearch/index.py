@@ -44,8 +44,9 @@ from .derive import cached_analyses, counts, embed
 from .encoding import Encoder
 from .errors import BuildError, IndexMismatchError, IndexMissingError
 from .loading import FORMAT_VERSION, STORE_FILE, Manifest, library_versions
-from .nlp import FrenchNLP, fold
+from .nlp import FrenchNLP
 from .records import Action
+from .words import fold
 
 log = logging.getLogger(__name__)
 
@@ -170,6 +171,7 @@ class _Job:
         rows = list(range(1, len(actions) + 1))
         texts = self._insert(db, rows, rows, actions, keys, analyses, first_chunk=1)
         store.add_counts(db, *counts(analyses, +1))
+        store.set_stop_words(db, self.nlp.stop_words)
         db.commit()
         wholes = [whole_text(a) for a in actions]
         vectors, vector_keys, embedded = embed(texts + wholes, self.encoder, self.progress, self.cache, len(texts))
@@ -220,7 +222,7 @@ class _Job:
         store.set_positions(db, {old[k]: i + 1 for i, k in enumerate(keys) if k in old})
         store.add_counts(db, *counts(list(removed_analyses.values()), -1))
         store.add_counts(db, *counts(analyses, +1))
-        db.commit()
+        db.commit()  # the stop words stay: a patch needs the same spaCy model and analysis version
 
         new_vectors, _, embedded = embed(texts + [whole_text(a) for a in new_actions], self.encoder, self.progress,
                                           self.cache, len(texts))

@@ -21,7 +21,7 @@ from .errors import IndexDamagedError, IndexMismatchError, IndexMissingError
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 3  # 3: fiche vectors, passage spans, word families in the lexicon
+FORMAT_VERSION = 4  # 3: fiche vectors, passage spans, word families in the lexicon; 4: stop words
 STORE_FILE = "actions.sqlite"
 
 

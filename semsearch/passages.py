@@ -9,7 +9,7 @@ are listed with the sections (or fields: partners, structure...) that hold them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from html import escape
 
@@ -17,7 +17,6 @@ import numpy as np
 
 from .analysis import Span
 from .chunking import section_label
-from .nlp import FrenchNLP
 from .query import QueryWord
 from .records import Action
 
@@ -68,7 +67,7 @@ def _field_text(action: Action, name: str) -> str:
 ChunkRow = tuple[int, str, str, tuple[Span, ...]]  # store.chunks_of: rowid, section, text, spans
 
 
-def evidence(nlp: FrenchNLP, action: Action, chunks: Sequence[ChunkRow], words: Sequence[QueryWord],
+def evidence(terms_of: Callable[[str], frozenset[str]], action: Action, chunks: Sequence[ChunkRow], words: Sequence[QueryWord],
              held: Sequence[bool], cosines: Sequence[float] | None) -> Evidence:
     """The passage to show for a result and which query words it holds.
 
@@ -104,7 +103,7 @@ def evidence(nlp: FrenchNLP, action: Action, chunks: Sequence[ChunkRow], words: 
             continue
         places = list(dict.fromkeys(section_label(c[1]) for c in chunks if w.terms & {s.term for s in c[3]}))
         places += [label for name, label in FIELDS.items()
-                   if w.terms & nlp.word_terms(_field_text(action, name))]
+                   if w.terms & terms_of(_field_text(action, name))]
         elsewhere.append(Found(w.text or w.surface, places or ["la fiche"]))
     return Evidence(passage, list(dict.fromkeys(written)), elsewhere)
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
-from .nlp import FrenchNLP, fold
+from .words import Words, fold
 
 TYPO_MIN_LETTERS = 5  # as Meilisearch: words of 5+ letters tolerate one typo
 # A word's lemma families count when the tagger gave them to at least this share of its occurrences: a noun
@@ -43,11 +43,11 @@ class QueryWord:
 
 
 class QueryAnalyser:
-    """The lexicon of an index (surface, term, family, count) turned into what query analysis looks up."""
+    """The lexicon of an index (surface, term, family, count) turned into what query analysis looks up; the
+    stop words are the analysis's, kept in the index."""
 
-    def __init__(self, nlp: FrenchNLP, lexicon: Iterable[tuple[str, str, str, int]],
-                 spellings: Iterable[tuple[str, str]]) -> None:
-        self.nlp = nlp
+    def __init__(self, lexicon: Iterable[tuple[str, str, str, int]], spellings: Iterable[tuple[str, str]],
+                 stop_words: Iterable[str]) -> None:
         self._terms: dict[str, set[str]] = defaultdict(set)
         families: dict[str, Counter[str]] = defaultdict(Counter)
         family_terms: dict[str, set[str]] = defaultdict(set)
@@ -69,6 +69,7 @@ class QueryAnalyser:
         self._surfaces = sorted(self._terms)
         self._spellings = dict(spellings)  # folded word -> the fiches' commonest spelling (the last row wins)
         self._display = {term: self._spellings.get(surface, surface) for term, (_, surface) in commonest.items()}
+        self.cut = Words(self._terms.keys(), stop_words)
 
     def display(self, term: str) -> str:
         """An index term as people read it: the fiches' commonest word with that term ("isol" -> "isolement")."""
@@ -76,14 +77,14 @@ class QueryAnalyser:
 
     def words(self, query: str) -> list[QueryWord]:
         out = []
-        for t in self.nlp.words(query):
+        for t in self.cut(query):
             known = self._terms.get(t.surface)
             if known:  # CAF, Caf and caf are the same word however typed; an acronym has no family
                 terms = frozenset(known | self._family_terms.get(t.surface, frozenset()))
             elif t.acronym:  # an acronym the fiches never use matches nothing else
                 terms = frozenset([t.term])
             else:
-                terms = frozenset({self.nlp.stem(t.surface)} | self._near(t.surface))
+                terms = frozenset({self.cut.stem(t.surface)} | self._near(t.surface))
             out.append(QueryWord(t.surface, terms, bool(known), t.text))
         return out
 
@@ -100,7 +101,7 @@ class QueryAnalyser:
         """The query as the fiches spell it, for the encoder, which sees "precarite" and "précarité" as
         different words: accents restored on words typed without any, and a word the fiches never use
         replaced by the one fiche word a typo away. Words typed with accents and stop words stay as typed."""
-        stop = self.nlp.stop_words
+        stop = self.cut.stop_words
 
         def respell(match: re.Match[str]) -> str:
             typed = match.group().lower()

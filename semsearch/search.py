@@ -22,7 +22,6 @@ from .errors import InvalidQuery, NotFound
 from .fusion import MODES, Fused, Ranking, fuse
 from .lexical import LexicalIndex, LexicalMatches
 from .loading import Index
-from .nlp import FrenchNLP
 from .passages import Passage, closest, evidence
 from .query import QueryAnalyser, QueryWord
 from .records import Action
@@ -68,14 +67,14 @@ class Ranked:
 
 
 class Searcher:
-    """Everything a query needs, loaded once: the index, the encoder, the NLP pipeline, the lexicon."""
+    """Everything a query needs, loaded once: the index, the encoder, the lexicon."""
 
-    def __init__(self, index: Index, encoder: Encoder, nlp: FrenchNLP, ranking: Ranking | None = None,
+    def __init__(self, index: Index, encoder: Encoder, ranking: Ranking | None = None,
                  similar_weights: SimilarWeights | None = None) -> None:
-        self.index, self.encoder, self.nlp = index, encoder, nlp
+        self.index, self.encoder = index, encoder
         self.ranking = ranking or Ranking()
         db = index.db
-        self.analyser = QueryAnalyser(nlp, store.lexicon(db), store.spellings(db))
+        self.analyser = QueryAnalyser(store.lexicon(db), store.spellings(db), store.stop_words(db))
         self.lexical = LexicalIndex(index.postings)
         owners = store.chunk_owners(db)
         chunk_action = np.zeros(int(owners[:, 0].max(initial=0)) + 1, dtype=np.int64)
@@ -173,7 +172,7 @@ class Searcher:
         held = q.lexical.held(rowid) if q.lexical.holders else [False] * len(q.words)
         chunks = store.chunks_of(self.index.db, rowid)
         cosines = None if q.vector is None else (self._chunk_vectors(chunks) @ q.vector).tolist()
-        found = evidence(self.nlp, action, chunks, q.words, held, cosines)
+        found = evidence(self.analyser.cut.terms_of, action, chunks, q.words, held, cosines)
         e = Explanation(matched_terms=found.in_passage, elsewhere=found.elsewhere)
         fused = q.fused
         if fused.lexical[rowid] > 0:

@@ -20,10 +20,10 @@ import numpy as np
 
 from .filters import FacetTable
 from .lexical import LexicalIndex
-from .nlp import fold
 from .passages import Passage
 from .records import Action
 from .results import Explanation, Hit
+from .words import fold
 
 MLT_TERMS = 25  # Elasticsearch's more_like_this max_query_terms
 REASON_WORDS = 4  # shared distinctive words named in a recommendation's reasons

@@ -1,4 +1,4 @@
-"""The SQLite side of an index: records, facet values, chunks, the lexicon and the spellings.
+"""The SQLite side of an index: records, facet values, chunks, the lexicon, the spellings and the stop words.
 
 SQLite for what is read a row at a time (a result's record, its passages) and for what a reindex patches
 in place; what every query scans (lexical postings, vectors, facets) is loaded into arrays instead.
@@ -44,6 +44,7 @@ CREATE TABLE lexicon (
 CREATE TABLE spellings (
     surface TEXT NOT NULL, spelling TEXT NOT NULL, frequency INTEGER NOT NULL, PRIMARY KEY (surface, spelling)
 ) WITHOUT ROWID;
+CREATE TABLE stop_words (word TEXT PRIMARY KEY) WITHOUT ROWID;
 """
 # How the fiches spell each folded word: the commonest spelling, ties to the greatest (deterministic).
 SPELLINGS_SQL = "SELECT surface, spelling FROM spellings ORDER BY frequency, spelling"
@@ -167,6 +168,16 @@ def lexicon(db: sqlite3.Connection) -> list[tuple[str, str, str, int]]:
 
 def spellings(db: sqlite3.Connection) -> list[tuple[str, str]]:
     return db.execute(SPELLINGS_SQL).fetchall()
+
+
+def stop_words(db: sqlite3.Connection) -> list[str]:
+    return [w for (w,) in db.execute("SELECT word FROM stop_words")]
+
+
+def set_stop_words(db: sqlite3.Connection, words: Iterable[str]) -> None:
+    """The analysis's stop words, which a search needs to cut a query as the fiches were cut (words.py)."""
+    db.execute("DELETE FROM stop_words")
+    db.executemany("INSERT INTO stop_words (word) VALUES (?)", ((w,) for w in sorted(words)))
 
 
 def insert_chunk(db: sqlite3.Connection, rowid: int, action_rowid: int, chunk: AnalysedChunk, key: bytes) -> None:

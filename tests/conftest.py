@@ -49,10 +49,10 @@ def settings(sample_index: Path) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def searcher(settings: Settings, encoder: Encoder, nlp: FrenchNLP) -> Searcher:
+def searcher(settings: Settings, encoder: Encoder) -> Searcher:
     from semsearch.engine import open_searcher
 
-    return open_searcher(settings, encoder, nlp)
+    return open_searcher(settings, encoder)
 
 
 @pytest.fixture(scope="session")

@@ -44,7 +44,8 @@ def search(client: TestClient, **params: Any) -> dict[str, Any]:
 
 # -- search -----------------------------------------------------------------------------------------
 def test_food_insecurity_search_finds_the_solidarity_grocery_with_its_passage(client: TestClient,
-                                                                            nlp: FrenchNLP) -> None:
+                                                                            searcher: Searcher) -> None:
+    cut = searcher.analyser.cut
     body = search(client, q=QUERY)
     assert body["query"] == QUERY and body["mode"] == "hybrid" and body["total"] >= len(body["results"])
     first = body["results"][0]
@@ -57,7 +58,7 @@ def test_food_insecurity_search_finds_the_solidarity_grocery_with_its_passage(cl
     assert html.unescape(re.sub("</?mark>", "", passage["marked"])) == passage["text"]
     assert {passage["text"][a:b].lower() for a, b in passage["highlights"]} & {"précarité", "alimentaire"}
     matched = first["explanation"]["matched_terms"]
-    assert matched and {nlp.words(m)[0].term for m in matched} <= {w.term for w in nlp.words(QUERY)}
+    assert matched and {cut(m)[0].term for m in matched} <= {w.term for w in cut(QUERY)}
     assert first["explanation"]["lexical_rank"] and first["explanation"]["semantic_rank"]
 
 
@@ -283,9 +284,9 @@ def index_copy(tmp_path: Path, sample_index: Path) -> Path:
 
 
 def test_reindex_needs_the_token_and_runs_one_build_at_a_time(index_copy: Path, settings: Settings,
-                                                              encoder: Encoder, nlp: FrenchNLP) -> None:
+                                                              encoder: Encoder) -> None:
     settings = admin_settings(settings, index_dir=index_copy)
-    with TestClient(create_app(settings, encoder=encoder, nlp=nlp)) as c:
+    with TestClient(create_app(settings, encoder=encoder)) as c:
         assert c.post("/admin/reindex").status_code == 401
         assert c.post("/admin/reindex").headers["WWW-Authenticate"] == "Bearer"
         assert c.post("/admin/reindex", headers={"Authorization": "Bearer faux"}).status_code == 403
@@ -301,13 +302,12 @@ def test_reindex_needs_the_token_and_runs_one_build_at_a_time(index_copy: Path, 
 
 
 def test_reindex_swaps_the_index_in_and_a_failed_one_keeps_it(index_copy: Path, tmp_path: Path,
-                                                              corpus: Corpus, encoder: Encoder,
-                                                              nlp: FrenchNLP) -> None:
+                                                              corpus: Corpus, encoder: Encoder) -> None:
     source = tmp_path / "three.jsonl"
     write_jsonl(corpus.actions[:3], source)
     settings = Settings.from_env({}, index_dir=index_copy, source=source, admin_token=TOKEN)
     auth = {"Authorization": f"Bearer {TOKEN}"}
-    with TestClient(create_app(settings, encoder=encoder, nlp=nlp)) as c:
+    with TestClient(create_app(settings, encoder=encoder)) as c:
         service = c.app.state.service
         before = c.get("/ready").json()["index"]["build_id"]
         with service.lease() as old:  # a request in flight during the swap
@@ -353,7 +353,7 @@ def test_the_service_starts_without_an_index_and_serves_one_once_built(
         tmp_path: Path, sample_index: Path, encoder: Encoder, nlp: FrenchNLP) -> None:
     empty = tmp_path / "index"
     settings = Settings.from_env({}, index_dir=empty)
-    with TestClient(create_app(settings, encoder=encoder, nlp=nlp)) as c:
+    with TestClient(create_app(settings, encoder=encoder)) as c:
         assert c.get("/health").status_code == 200
         ready = c.get("/ready")
         assert ready.status_code == 503 and ready.json()["error"]["code"] == "not_ready"

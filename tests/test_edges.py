@@ -27,7 +27,6 @@ from api.models import MAX_OFFSET
 from semsearch.config import Settings
 from semsearch.corpus import Corpus
 from semsearch.encoders import Encoder
-from semsearch.nlp import FrenchNLP
 from semsearch.search import Searcher
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,10 +72,9 @@ def test_paths_are_named_from_the_index_directory_or_by_their_name_alone() -> No
     assert errors.public_paths(untouched, index_dir) == untouched
 
 
-def test_a_missing_then_damaged_index_is_reported_without_server_paths(tmp_path: Path, encoder: Encoder,
-                                                                      nlp: FrenchNLP) -> None:
+def test_a_missing_then_damaged_index_is_reported_without_server_paths(tmp_path: Path, encoder: Encoder) -> None:
     index_dir = tmp_path / "index"
-    with TestClient(create_app(Settings.from_env({}, index_dir=index_dir), encoder=encoder, nlp=nlp)) as c:
+    with TestClient(create_app(Settings.from_env({}, index_dir=index_dir), encoder=encoder)) as c:
         missing = c.get("/ready")
         assert is_error(missing, 503, "not_ready")["detail"]["reason"], missing.text
         no_server_path(missing, tmp_path)

@@ -49,7 +49,7 @@ def _live_build(index_dir: Path) -> str:
 
 def _answers(index_dir: Path, encoder: Encoder, nlp: FrenchNLP, build: str) -> None:
     """The index on disk loads, is the expected build and answers a search."""
-    searcher = engine.open_searcher(Settings.from_env({}, index_dir=index_dir), encoder, nlp)
+    searcher = engine.open_searcher(Settings.from_env({}, index_dir=index_dir), encoder)
     try:
         assert searcher.index.manifest.build_id == build
         some = searcher.listing(limit=1).actions[0]
@@ -94,7 +94,7 @@ def test_a_build_killed_at_each_stage_leaves_the_service_on_the_previous_index(
     before = _live_build(index_dir)
     settings = Settings.from_env({}, index_dir=index_dir, source=small["two"])
     monkeypatch.setattr(derive, "BATCH", 8)  # several embedding batches even for two actions
-    with TestClient(create_app(settings, encoder=encoder, nlp=nlp)) as c:
+    with TestClient(create_app(settings, encoder=encoder)) as c:
         with monkeypatch.context() as mp:
             STAGES[stage](mp, encoder)
             with pytest.raises(Killed):
@@ -111,12 +111,12 @@ def test_a_build_killed_at_each_stage_leaves_the_service_on_the_previous_index(
 
 
 def test_an_admin_build_killed_in_its_child_process_leaves_the_service_serving(
-        index_dir: Path, small: dict, encoder: Encoder, nlp: FrenchNLP) -> None:
+        index_dir: Path, small: dict, encoder: Encoder) -> None:
     """The service builds in a child process: killing it (as the OOM killer would) costs the service nothing,
     /ready says the build stopped, and the next one goes through."""
     before = _live_build(index_dir)
     settings = Settings.from_env({}, index_dir=index_dir, source=small["six"], admin_token=TOKEN)
-    with TestClient(create_app(settings, encoder=encoder, nlp=nlp)) as c:
+    with TestClient(create_app(settings, encoder=encoder)) as c:
         assert c.post("/admin/reindex", headers=AUTH).status_code == 202
         wait_until(lambda: jobs.read_status(index_dir).pid is not None, 60)
         os.kill(jobs.read_status(index_dir).pid, signal.SIGKILL)
@@ -132,13 +132,12 @@ def test_an_admin_build_killed_in_its_child_process_leaves_the_service_serving(
         assert c.get("/facets").json()["total"] == 6
 
 
-def test_two_workers_share_one_build_and_one_status(index_dir: Path, small: dict, encoder: Encoder,
-                                                    nlp: FrenchNLP) -> None:
+def test_two_workers_share_one_build_and_one_status(index_dir: Path, small: dict, encoder: Encoder) -> None:
     """Two services on one index directory stand for two workers: a build asked of one is refused by the other
     while it runs, and both report the same status."""
     settings = Settings.from_env({}, index_dir=index_dir, source=small["two"], admin_token=TOKEN)
-    with TestClient(create_app(settings, encoder=encoder, nlp=nlp)) as one, \
-            TestClient(create_app(settings, encoder=encoder, nlp=nlp)) as two:
+    with TestClient(create_app(settings, encoder=encoder)) as one, \
+            TestClient(create_app(settings, encoder=encoder)) as two:
         assert one.post("/admin/reindex", headers=AUTH).status_code == 202
         refused = two.post("/admin/reindex", headers=AUTH)
         assert refused.status_code == 409 and refused.json()["error"]["code"] == "reindex_running"
@@ -221,11 +220,11 @@ DAMAGES = {
 
 @pytest.mark.parametrize("damage", list(DAMAGES))
 def test_a_damaged_index_at_start_up_refuses_to_start_with_a_clear_message(
-        damage: str, index_dir: Path, encoder: Encoder, nlp: FrenchNLP) -> None:
+        damage: str, index_dir: Path, encoder: Encoder) -> None:
     DAMAGES[damage]((index_dir / "current").resolve())
     with pytest.raises(IndexDamagedError):  # the CLI's own commands say so too (exit status 3)
-        engine.open_searcher(Settings.from_env({}, index_dir=index_dir), encoder, nlp)
-    app = create_app(Settings.from_env({}, index_dir=index_dir), encoder=encoder, nlp=nlp)
+        engine.open_searcher(Settings.from_env({}, index_dir=index_dir), encoder)
+    app = create_app(Settings.from_env({}, index_dir=index_dir), encoder=encoder)
     with pytest.raises(IndexUnusableError, match="ne peut pas être chargé, le service ne démarre pas"), TestClient(app):
         pass
 
@@ -244,7 +243,7 @@ def test_a_build_that_cannot_start_is_a_503_and_said_in_ready(index_dir: Path, s
         raise OSError(11, "Resource temporarily unavailable")  # EAGAIN: fork refused, as at a process limit
 
     settings = Settings.from_env({}, index_dir=index_dir, source=small["two"], admin_token=TOKEN)
-    with TestClient(create_app(settings, encoder=encoder, nlp=nlp)) as c:
+    with TestClient(create_app(settings, encoder=encoder)) as c:
         monkeypatch.setattr(subprocess, "Popen", no_process)
         r = c.post("/admin/reindex", headers=AUTH)
         assert r.status_code == 503 and r.json()["error"]["code"] == "reindex_unavailable"

@@ -92,7 +92,7 @@ def test_reindex_embeds_only_new_passages_and_equals_a_full_rebuild(
                for id_, rowid in i.db.execute("SELECT id, rowid FROM actions")} for i in (a, b)]
     assert fiches[0].keys() == fiches[1].keys()
     assert all(np.allclose(fiches[0][k], fiches[1][k], atol=1e-5) for k in fiches[0])
-    ours, theirs = Searcher(a, encoder, nlp), Searcher(b, encoder, nlp)
+    ours, theirs = Searcher(a, encoder), Searcher(b, encoder)
     for query in ("atelier cuisine", "precarite alimentaire", "jeunes", "parents", "séjour"):
         for mode in ("hybrid", "lexical"):
             assert _summary(ours.search(query, limit=20, mode=mode)) == _summary(theirs.search(query, limit=20, mode=mode))
@@ -140,7 +140,7 @@ def test_above_the_ann_threshold_chunks_go_in_an_ivf_index_that_a_reindex_patche
     first = build_index(before, tmp_path / "ivf", encoder, nlp, progress=False)
     assert (exact.search, first.search) == ("exact", "ivf")
     monkeypatch.setattr(dense, "PARALLEL_SCAN_ABOVE", 0)  # a lone query's scan split between threads
-    ivf, flat = (Searcher(load_index(tmp_path / d), encoder, nlp) for d in ("ivf", "exact"))
+    ivf, flat = (Searcher(load_index(tmp_path / d), encoder) for d in ("ivf", "exact"))
     assert isinstance(ivf.index.chunk_ann, faiss.IndexIVFFlat) and flat.index.chunk_ann is None
     assert ivf.index.chunk_ann.parallel_mode == 1 and ivf.cores is getattr(encoder, "cores", ivf.cores)
     # a few cells, all probed: the IVF index must return what the exact scan returns
@@ -155,7 +155,7 @@ def test_above_the_ann_threshold_chunks_go_in_an_ivf_index_that_a_reindex_patche
     on_disk = np.load(patched.path / dense.VECTORS_FILE)
     assert np.array_equal(patched.chunk_vectors(patched.chunk_ids[-3:]), on_disk[-3:])  # read back through the IVF
     added = after.actions[-1]
-    hit = Searcher(patched, encoder, nlp).search(added.title, mode="semantic").hits[0]
+    hit = Searcher(patched, encoder).search(added.title, mode="semantic").hits[0]
     assert hit.action.id == added.id
 
 
@@ -169,7 +169,7 @@ def test_an_ivf_list_cut_at_its_length_keeps_only_the_passages_above_its_last(
     monkeypatch.setattr(dense, "ANN_ABOVE", 10)
     monkeypatch.setattr(dense, "PARALLEL_SCAN_ABOVE", 0)
     build_index(changed[0], tmp_path, encoder, nlp, progress=False)
-    searcher = Searcher(load_index(tmp_path), encoder, nlp)
+    searcher = Searcher(load_index(tmp_path), encoder)
     index = searcher.index
     assert index.chunk_ann.nprobe >= index.chunk_ann.nlist  # every cell probed: the list is the exact top k
     vector = searcher._query_vector(searcher.analyser.spelled("atelier cuisine"))

@@ -13,7 +13,7 @@ from semsearch.corpus import Corpus
 from semsearch.encoders import Encoder
 from semsearch.errors import IndexMismatchError, IndexMissingError
 from semsearch.index import build_index
-from semsearch.loading import Manifest, library_versions, load_index
+from semsearch.loading import FORMAT_VERSION, Manifest, library_versions, load_index
 from semsearch.nlp import FrenchNLP
 
 
@@ -70,7 +70,7 @@ def test_manifest_records_the_libraries_that_shaped_the_build(sample_index: Path
 def test_a_manifest_of_another_format_is_refused_and_one_from_before_the_versions_loads(sample_index: Path,
                                                                                        tmp_path: Path) -> None:
     current = json.loads((current_build(sample_index) / "manifest.json").read_text())
-    for name in ("warnings", "files", "versions"):  # format 3 before these were recorded
+    for name in ("warnings", "files", "versions"):  # optional: builds of this format from before they were recorded
         current.pop(name)
     (tmp_path / "manifest.json").write_text(json.dumps(current))
     assert Manifest.read(tmp_path).versions == {}
@@ -78,7 +78,7 @@ def test_a_manifest_of_another_format_is_refused_and_one_from_before_the_version
            "spacy_model": "m", "source": "s", "source_sha256": "x", "actions": 1, "chunks": 2, "duplicates": 0,
            "chunk_words": 40, "overlap_sentences": 1}
     (tmp_path / "manifest.json").write_text(json.dumps(old))
-    with pytest.raises(IndexMismatchError, match="construit avec la version de format 1, mais 3"):
+    with pytest.raises(IndexMismatchError, match=f"construit avec la version de format 1, mais {FORMAT_VERSION}"):
         Manifest.read(tmp_path)
 
 

@@ -8,6 +8,7 @@ from dataclasses import replace
 import pytest
 
 from semsearch.analysis import lexical_fields
+from semsearch.nlp import FrenchNLP
 from semsearch.search import Searcher
 
 
@@ -83,10 +84,10 @@ def test_semantic_mode_still_says_which_words_a_result_holds(searcher: Searcher)
             assert "Aucun mot de la recherche, mais un sens proche" not in hit.explanation.reasons
 
 
-def test_a_noun_never_matches_a_verb_of_the_same_lemma(searcher: Searcher) -> None:
+def test_a_noun_never_matches_a_verb_of_the_same_lemma(searcher: Searcher, nlp: FrenchNLP) -> None:
     """"aide aux devoirs" must not find "nous devons" (spaCy gives both the lemma "devoir")."""
     devoirs = searcher.analyser.words("devoirs")[0]
-    devons = searcher.nlp.terms("nous devons garder le contact")[0]
+    devons = nlp.terms("nous devons garder le contact")[0]
     assert devons.surface == "devons" and devons.term not in devoirs.terms
     for hit in [*searcher.search("aide aux devoirs").hits, *searcher.search("aide aux devoirs").neighbours]:
         assert "devoirs" not in hit.explanation.matched_terms
@@ -117,9 +118,9 @@ def test_partners_listed_side_by_side_stay_acronyms(nlp, corpus) -> None:
     assert {"CAF", "MSA"} <= {t.term for t in nlp.terms(fields["body"])}
 
 
-def test_highlights_cover_words_with_ligatures(nlp) -> None:
+def test_highlights_cover_words_with_ligatures(searcher: Searcher) -> None:
     text = "Une œuvre collective, des cœurs et un curriculum vitæ."
-    assert [text[t.start:t.end] for t in nlp.words(text)] == ["œuvre", "collective", "cœurs", "curriculum", "vitæ"]
+    assert [text[t.start:t.end] for t in searcher.analyser.cut(text)] == ["œuvre", "collective", "cœurs", "curriculum", "vitæ"]
 
 
 def test_acronyms_in_fiches_are_kept_whole_and_shouted_titles_are_words(nlp) -> None:
@@ -136,7 +137,7 @@ def test_every_matched_word_is_highlighted_and_every_highlight_is_matched(search
     words = searcher.analyser.words(query)
 
     def term(text: str) -> str:
-        return searcher.nlp.words(text)[0].term
+        return searcher.analyser.cut(text)[0].term
 
     results = searcher.search(query, limit=100)
     for hit in results.hits + results.neighbours:

@@ -58,7 +58,7 @@ def _truncate_lexical(build: Path) -> None:
 
 
 def _titles(index_dir: Path, encoder: Encoder, nlp: FrenchNLP) -> list[str]:
-    searcher = engine.open_searcher(Settings.from_env({}, index_dir=index_dir), encoder, nlp)
+    searcher = engine.open_searcher(Settings.from_env({}, index_dir=index_dir), encoder)
     try:
         return [a.title for a in searcher.listing(limit=10).actions]
     finally:

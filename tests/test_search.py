@@ -82,7 +82,7 @@ def test_facet_limit_keeps_the_commonest_values_and_every_selected_one(searcher:
     assert len(ticked) == 4 and ticked[-1].value == rare and ticked[-1].selected
 
 
-def test_paging_and_filtering_one_query_encodes_it_once(sample_index, encoder, nlp) -> None:
+def test_paging_and_filtering_one_query_encodes_it_once(sample_index, encoder) -> None:
     calls: list[list[str]] = []
 
     class Counting:
@@ -92,7 +92,7 @@ def test_paging_and_filtering_one_query_encodes_it_once(sample_index, encoder, n
             calls.append(texts)
             return encoder.encode_queries(texts)
 
-    counted = Searcher(load_index(sample_index), Counting(), nlp)
+    counted = Searcher(load_index(sample_index), Counting())
     first = counted.search("atelier cuisine", limit=3)
     pages = [counted.search("atelier  cuisine", limit=3, offset=3),
              counted.search("atelier cuisine", {"public": ["Familles"]}, limit=3)]

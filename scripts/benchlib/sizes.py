@@ -86,7 +86,7 @@ def bench_size(n: int, out: Path, syn: Synthesizer, nlp: FrenchNLP, encoder, rat
 
     with stage(f"N={n}: in-process latency"):
         index = load_index(index_dir, encoder.name, nlp.model)
-        searcher = Searcher(index, encoder, nlp)
+        searcher = Searcher(index, encoder)
         facet = {"department": [searcher.listing(limit=1).facets["department"][0].value]}  # the commonest
         lat = {}
         per_run = args.rounds * args.queries

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ParseError
-from ..nlp import fold
+from ..words import fold
 
 
 @dataclass(frozen=True)

@@ -56,7 +56,7 @@ def baseline_scores(searcher: Searcher, plain: LexicalIndex, query: str) -> dict
     """(rowids, scores) of every action for each baseline; `plain`: BM25 over the whole fiche, columns unweighted."""
     index = searcher.index
     rowids = index.fiche_ids
-    words = searcher.nlp.words(query)
+    words = searcher.analyser.cut(query)
     found = plain.match([[w.term] for w in words])
     bm25 = np.zeros(len(rowids))
     bm25[np.searchsorted(rowids, found.ids)] = found.scores

@@ -116,7 +116,7 @@ def load(s: EvalSet, work: Path, encoder: Encoder, nlp: FrenchNLP, chunking: Chu
          progress: bool = False) -> Loaded:
     directory = index_dir(work, s, chunking)
     ensure_index(s, directory, encoder, nlp, chunking, progress)
-    searcher = Searcher(load_index(directory, encoder.name, nlp.model), encoder, nlp)
+    searcher = Searcher(load_index(directory, encoder.name, nlp.model), encoder)
     plain = LexicalIndex(recounted(searcher, directory, nlp, chunking, {c: 1.0 for c in COLUMNS}))
     titles = searcher.titles()
     queries = resolve(read_queries(s.queries), titles, s.queries)

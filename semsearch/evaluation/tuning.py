@@ -62,7 +62,7 @@ def _with_columns(loaded: Loaded, work: Path, weights: dict[str, float], nlp: Fr
     """The set's searcher with its postings recounted under other column weights."""
     base = loaded.searcher
     postings = recounted(base, index_dir(work, loaded.set, chunking), nlp, chunking, weights)
-    return Searcher(replace(base.index, postings=postings), base.encoder, nlp)
+    return Searcher(replace(base.index, postings=postings), base.encoder)
 
 
 def _items(sets: Sequence[Loaded]) -> list[Item]:
