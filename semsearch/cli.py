@@ -194,6 +194,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
     import os
 
     from .config import to_env
+    from .cores import serving_env
     from .loading import verify_live
 
     settings = Settings.from_env(index_dir=getattr(args, "index", None), encoder=args.encoder, host=args.host,
@@ -208,11 +209,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
     print(f"Service sur {base}, prêt dès « Application startup complete » ci-dessous.\n"
           f"Navigateur : {base}/docs — essayez : curl '{base}/search?q=precarite%20alimentaire%20en%20rural'",
           flush=True)
-    env = {**os.environ, **to_env(settings)}
-    if settings.workers > 1:
-        # One OpenMP thread per worker for FAISS and the encoder, read by each runtime when it loads in the worker:
-        # N workers already fill the cores, and a team of 2 threads per worker would only fight over them.
-        env.setdefault("OMP_NUM_THREADS", "1")
+    env = serving_env({**os.environ, **to_env(settings)}, settings.workers)
     # This process becomes the service (api/serve.py), its settings in the new environment: the library never
     # imports the service, and uvicorn's workers read the same settings.
     os.execve(sys.executable, [sys.executable, "-m", "api.serve"], env)

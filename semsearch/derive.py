@@ -13,7 +13,7 @@ from tqdm import tqdm
 from . import store
 from .analysis import Analysis, analyse_actions, analysis_key, sha
 from .chunking import Chunking
-from .encoding import Encoder
+from .encoders import Encoder
 from .nlp import FrenchNLP
 from .records import Action
 

@@ -41,7 +41,7 @@ from .builds import OWNER_FILE, checksums, current_build, damage, point_current,
 from .chunking import DEFAULT_CHUNKING, Chunking, whole_text
 from .corpus import Corpus
 from .derive import cached_analyses, counts, embed
-from .encoding import Encoder
+from .encoders import Encoder
 from .errors import BuildError, IndexMismatchError, IndexMissingError
 from .loading import FORMAT_VERSION, STORE_FILE, Manifest, library_versions
 from .nlp import FrenchNLP

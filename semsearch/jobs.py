@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from .config import Settings, to_env
+from .cores import serving_env
 from .errors import BuildError, SemsearchError
 
 log = logging.getLogger(__name__)
@@ -133,7 +134,7 @@ def start_build(settings: Settings) -> BuildStatus:
             _write_status(index_dir, status)
             try:
                 child = subprocess.Popen(
-                    [sys.executable, "-m", "semsearch.jobs", str(lock)], env={**os.environ, **to_env(settings)},
+                    [sys.executable, "-m", "semsearch.jobs", str(lock)], env=serving_env({**os.environ, **to_env(settings)}),
                     pass_fds=(lock,), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                     text=True)
             except OSError as exc:

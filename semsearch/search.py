@@ -17,7 +17,7 @@ import numpy as np
 from . import filters as flt
 from . import store
 from .cores import CoreShare
-from .encoding import Encoder
+from .encoders import Encoder
 from .errors import InvalidQuery, NotFound
 from .fusion import MODES, Fused, Ranking, fuse
 from .lexical import LexicalIndex, LexicalMatches

@@ -86,7 +86,7 @@ class DenseSearch:
         cosines = np.zeros(self.size)
         chunks = np.zeros(self.size, dtype=np.int64)
         index = self.index
-        # numpy's products before the IVF scan: after it, FAISS's OpenMP threads spin a while (semsearch/__init__)
+        # numpy's products before the IVF scan: after it, FAISS's OpenMP threads spin a while (semsearch/cores.py)
         # and took the cores these products ran on (0.75 ms for the fiches at 10 000 actions, 0.3 alone).
         fiche_z = np.zeros(self.size)
         if len(index.fiche_ids):

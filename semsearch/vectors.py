@@ -102,7 +102,7 @@ def read_chunks(directory: Path, *, for_search: bool = True) -> tuple[np.ndarray
     # A large scan is split between threads over its probed cells (FAISS's default splits a batch of queries, so a
     # lone query ran on one core); Searcher decides how many (cores.CoreShare). At 50 000 actions (~42 000 vectors
     # per query) 10 -> 6.7 ms on 2 cores; at 10 000 (~8 400) 2.3 -> 1.6 ms once OpenMP threads spin briefly
-    # between regions (semsearch/__init__.py). Calls at the same time get one thread each, so no team forms.
+    # between regions (semsearch/cores.py). Calls at the same time get one thread each, so no team forms.
     ivf = faiss.extract_index_ivf(ann)
     set_probes(ivf)
     if ivf.nprobe * ivf.ntotal / max(ivf.nlist, 1) >= PARALLEL_SCAN_ABOVE:

@@ -113,7 +113,7 @@ def test_reindex_builds_a_new_index_from_jsonl(tmp_path: Path, corpus, capsys: p
 def test_library_messages_reach_the_terminal(capsys: pytest.CaptureFixture[str]) -> None:
     """A first run exports the encoder for a few seconds: the user is told why it pauses."""
     assert main(["search", "atelier", "--limit", "1"]) == 0
-    logging.getLogger("semsearch.e5onnx").info("exporting %s to ONNX", "e5-small-q4.bin")
+    logging.getLogger("semsearch.encoders.onnx").info("exporting %s to ONNX", "e5-small-q4.bin")
     assert "semsearch: exporting e5-small-q4.bin to ONNX" in capsys.readouterr().err
 
 

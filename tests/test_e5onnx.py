@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from semsearch.corpus import Corpus
-from semsearch.e5file import E5File
-from semsearch.e5onnx import GRAPH_FILE, STAMP_FILE, OnnxE5Encoder, bundled_weights
 from semsearch.encoders import load_encoder
+from semsearch.encoders.e5file import E5File
+from semsearch.encoders.onnx import GRAPH_FILE, STAMP_FILE, OnnxE5Encoder, bundled_weights
 from semsearch.errors import SemsearchError
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"

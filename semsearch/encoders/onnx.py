@@ -24,10 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .cores import CoreShare
+from ..cores import CoreShare
+from ..errors import SemsearchError
+from .base import text_list
 from .e5file import E5File
-from .encoding import text_list
-from .errors import SemsearchError
 
 log = logging.getLogger(__name__)
 

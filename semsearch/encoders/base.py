@@ -1,5 +1,5 @@
-"""What every encoder shares (encoders.py chooses one, e5onnx.py is one): the interface the index and the
-search need, and the shapes of what goes in and comes out."""
+"""What every encoder shares (registry.py chooses one by name): the interface the index and the search need,
+and the shapes of what goes in and comes out."""
 
 from __future__ import annotations
 

