@@ -21,7 +21,6 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +32,6 @@ from semsearch.search import Searcher
 
 logger = logging.getLogger("semsearch.api")
 CHECK_EVERY_S = 1.0
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 @dataclass
@@ -90,7 +85,7 @@ class Service:
 
     def adopt(self, searcher: Searcher) -> None:
         """Serve a Searcher loaded by the caller (tests, embedding); the service will not close it."""
-        self._live = _Live(searcher, _now(), owned=False)
+        self._live = _Live(searcher, jobs.timestamp(), owned=False)
         self.encoder = self.encoder or searcher.encoder
 
     def _spawn(self, target: Any, name: str) -> None:
@@ -133,7 +128,7 @@ class Service:
 
     def _swap(self, searcher: Searcher) -> None:
         with self._lock:
-            old, self._live = self._live, _Live(searcher, _now(), owned=True)
+            old, self._live = self._live, _Live(searcher, jobs.timestamp(), owned=True)
             self.load_error = None
             done = old is not None and old.users == 0
             if old:
@@ -183,7 +178,7 @@ class Service:
         """Start a build of the configured export in a child process; the watcher loads it once it is
         `current`. jobs.BuildRunning while one runs, BuildError when none can start (the lock, the status
         file or the process refused): api/errors.py answers them."""
-        return jobs.start_build(self.settings).started_at or _now()
+        return jobs.start_build(self.settings).started_at or jobs.timestamp()
 
 
 class IndexUnusableError(SemsearchError):

@@ -74,12 +74,15 @@ def evidence(mode: str, ranking: Ranking, lexical: LexicalMatches, semantic: Sem
     held = np.zeros(size)
     if mode != "semantic":
         held[lexical.ids] = lexical.scores
-    dense = np.zeros(size)
-    if mode != "lexical":
-        unheld = 1.0 - held
-        dense = ranking.passage * (semantic.passage_z - unheld * semantic.passage_chance) \
-            + ranking.fiche * (semantic.fiche_z - unheld * semantic.fiche_chance)
+    dense = np.zeros(size) if mode == "lexical" else closeness(ranking, semantic, 1.0 - held)
     return ranking.words * held, dense
+
+
+def closeness(ranking: Ranking, semantic: SemanticMatches, unheld: np.ndarray | float = 0.0) -> np.ndarray:
+    """The dense evidence: passage and fiche closeness in standard deviations, less the best that chance reaches
+    in proportion to the query's words an action does not hold (`unheld`, 0 to 1; 0: meaning alone)."""
+    return ranking.passage * (semantic.passage_z - unheld * semantic.passage_chance) \
+        + ranking.fiche * (semantic.fiche_z - unheld * semantic.fiche_chance)
 
 
 def fuse(mode: str, ranking: Ranking, lexical: LexicalMatches, semantic: SemanticMatches, exists: np.ndarray,
@@ -90,8 +93,7 @@ def fuse(mode: str, ranking: Ranking, lexical: LexicalMatches, semantic: Semanti
     the filter, so facet counts are exactly what ticking a value returns."""
     words, dense = evidence(mode, ranking, lexical, semantic, len(exists))
     score = np.where(exists, words + dense, -np.inf)
-    meaning = np.zeros(len(exists)) if mode == "lexical" else \
-        ranking.passage * semantic.passage_z + ranking.fiche * semantic.fiche_z
+    meaning = np.zeros(len(exists)) if mode == "lexical" else closeness(ranking, semantic)
     threshold = ranking.threshold(mode)
     found = score >= threshold
     feedback_from = None

@@ -40,7 +40,8 @@ NICE = 10  # below the service's searches, which share the cores with it
 LOCK_TRIES = 10
 
 
-def _now() -> str:
+def timestamp() -> str:
+    """Now, in UTC to the second: the times a build's status and the service report."""
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
@@ -129,7 +130,7 @@ def start_build(settings: Settings) -> BuildStatus:
     try:
         with exclusive(index_dir) as lock:
             previous = read_status(index_dir)
-            status = BuildStatus(running=True, started_at=_now(), build_id=previous.build_id, error=previous.error,
+            status = BuildStatus(running=True, started_at=timestamp(), build_id=previous.build_id, error=previous.error,
                                  failed_at=previous.failed_at)
             _write_status(index_dir, status)
             try:
@@ -138,7 +139,7 @@ def start_build(settings: Settings) -> BuildStatus:
                     pass_fds=(lock,), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                     text=True)
             except OSError as exc:
-                status.running, status.failed_at = False, _now()
+                status.running, status.failed_at = False, timestamp()
                 status.error = f"la reconstruction n'a pas pu démarrer : {exc}"
                 _write_status(index_dir, status)
                 raise
@@ -186,13 +187,13 @@ def _run(lock: int) -> int:
         manifest = build_index(corpus, index_dir, encoder, FrenchNLP(settings.spacy_model), progress=False)
     except SemsearchError as exc:  # the export, the disk: the message says what to do
         log.error("index build failed, the live index is unchanged: %s", exc)
-        status.error, status.failed_at, code = str(exc), _now(), 2
+        status.error, status.failed_at, code = str(exc), timestamp(), 2
     except Exception as exc:  # a bug: its traceback in the service's log
         log.exception("index build failed, the live index is unchanged")
-        status.error, status.failed_at, code = repr(exc), _now(), 1
+        status.error, status.failed_at, code = repr(exc), timestamp(), 1
     else:
         status.build_id, status.error, status.failed_at, code = manifest.build_id, None, None, 0
-    status.running, status.pid, status.finished_at = False, None, _now()
+    status.running, status.pid, status.finished_at = False, None, timestamp()
     _write_status(index_dir, status)
     os.close(lock)
     return code
