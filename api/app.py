@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from semsearch.config import Settings
@@ -109,5 +110,7 @@ def create_app(settings: Settings | None = None, *, searcher: Searcher | None = 
                            allow_methods=["GET", "POST"], allow_headers=["Authorization", "Content-Type"],
                            expose_headers=[VERSION_HEADER])
     app.add_middleware(errors.PlainErrorMiddleware)  # outside CORS: its refusals are in the error shape too
+    # Searches and the page's files shrink to a quarter; inside HEAD so that HEAD gets GET's headers.
+    app.add_middleware(GZipMiddleware, minimum_size=1000)
     app.add_middleware(edges.HeadMiddleware)  # outermost: every layer answers HEAD as GET, the body goes last
     return app

@@ -1,17 +1,21 @@
 """The search page for people: one static HTML shell (api/static/) whose script calls the JSON API.
 
 The page holds no data of its own: `app.js` reads the query and filters from the URL, calls `/search`,
-`/facets`, `/actions/{id}` and `/similar/{id}`, and renders the answers, so the page and the API cannot
-drift apart. `/` and `/fiche/{id}` serve the same shell; the script routes on the path.
+`/facets`, `/actions`, `/actions/{id}` and `/similar/{id}`, and renders the answers, so the page and the API
+cannot drift apart. `/` and `/fiche/{id}` serve the same shell; the script routes on the path.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-from fastapi import APIRouter, FastAPI
-from fastapi.responses import FileResponse
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.types import Scope
+
+from semsearch.errors import NotFound, SemsearchError
 
 STATIC = Path(__file__).resolve().parent / "static"
 SHELL = STATIC / "index.html"
@@ -36,11 +40,32 @@ def search_page() -> FileResponse:
 
 
 @router.api_route("/fiche/{action_id}", methods=["GET", "HEAD"])
-def action_page(action_id: str) -> FileResponse:
-    """An unknown id still gets the shell: the script asks /actions/{id} and says so in French."""
-    return FileResponse(SHELL, media_type="text/html; charset=utf-8", headers=HEADERS)
+def action_page(request: Request, action_id: str) -> FileResponse:
+    """An unknown id gets the shell too, with status 404 (for crawlers and link checkers); the script asks
+    /actions/{id} and says in French that the fiche does not exist. While no index is loaded the page
+    cannot tell, and the script shows the service's own message."""
+    status = 200
+    try:
+        with request.app.state.service.lease() as live:
+            live.rowid(action_id)
+    except NotFound:
+        status = 404
+    except SemsearchError:
+        pass
+    return FileResponse(SHELL, status_code=status, media_type="text/html; charset=utf-8", headers=HEADERS)
+
+
+class _StaticFiles(StaticFiles):
+    """The page's files, revalidated on every use: a new release is picked up at once, and an unchanged
+    file costs a 304 (the ETag and Last-Modified StaticFiles already sends)."""
+
+    def file_response(self, full_path: str | os.PathLike[str], stat_result: os.stat_result, scope: Scope,
+                      status_code: int = 200) -> Response:
+        response = super().file_response(full_path, stat_result, scope, status_code)
+        response.headers.update(NO_STALE)
+        return response
 
 
 def install(app: FastAPI) -> None:
     app.include_router(router)
-    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.mount("/static", _StaticFiles(directory=STATIC), name="static")

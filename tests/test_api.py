@@ -193,6 +193,33 @@ def test_every_response_names_the_index_build(client: TestClient, searcher: Sear
     assert client.get(url).headers["X-Index-Version"] == searcher.index.manifest.build_id
 
 
+# -- transport: compression, caching, the pages' statuses -------------------------------------------
+@pytest.mark.parametrize("url", ["/search?q=habitants", "/facets", "/static/app.js", "/static/app.css", "/"])
+def test_answers_are_gzipped_for_clients_that_accept_it(client: TestClient, url: str) -> None:
+    plain = client.get(url, headers={"Accept-Encoding": "identity"})
+    packed = client.get(url, headers={"Accept-Encoding": "gzip"})
+    assert plain.status_code == packed.status_code == 200
+    assert "content-encoding" not in plain.headers and packed.headers["content-encoding"] == "gzip"
+    assert packed.content == plain.content  # httpx decoded it: the same bytes
+    assert int(packed.headers["content-length"]) < len(plain.content) / 2
+
+
+def test_the_page_files_are_revalidated_and_unchanged_ones_cost_a_304(client: TestClient) -> None:
+    first = client.get("/static/app.js")
+    assert first.headers["cache-control"] == "no-cache" and first.headers["etag"]
+    again = client.get("/static/app.js", headers={"If-None-Match": first.headers["etag"]})
+    assert again.status_code == 304 and again.content == b""
+    assert again.headers["cache-control"] == "no-cache"
+
+
+def test_an_unknown_fiche_page_is_a_404_still_in_french(client: TestClient, corpus: Corpus) -> None:
+    known = client.get(f"/fiche/{corpus.actions[0].id}")
+    unknown = client.get("/fiche/nexiste-pas-000000")
+    assert known.status_code == 200 and unknown.status_code == 404
+    assert unknown.headers["content-type"].startswith("text/html") and '<html lang="fr">' in unknown.text
+    assert unknown.headers["content-security-policy"] == known.headers["content-security-policy"]
+
+
 def test_openapi_documents_every_route_with_french_examples(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
     assert {"/search", "/similar/{action_id}", "/actions/{action_id}", "/actions", "/facets", "/health",

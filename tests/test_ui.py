@@ -6,41 +6,27 @@ Skipped on a machine without the browser; in CI (CI=true) a missing browser is a
 
 from __future__ import annotations
 
-import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
-from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from browser import CHROMIUM_FLAGS, DESKTOP, FETCH_SPY, PHONE, WAIT_S, Page, api, browser_or_skip
 
-ROOT = Path(__file__).resolve().parent.parent
-SHOTS = ROOT / "build" / "screenshots"
 QUERY = "précarité alimentaire"
 FIRST = "Epicerie solidaire ephémère"
 NONSENSE = "zorglub xyzzy"
-EMPTY_MESSAGE = f"Aucune fiche ne parle de « {NONSENSE} »."
+MISSPELT = "vieilisement"  # one letter short of the sample's "viellissement"
 PAGED = {"q": "habitants", "mode": "lexical"}  # more than a page of results in the sample
-CHROMIUM_FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-WAIT_S = 20
+NB = "\u00a0"
 
 
-def _browser_or_skip() -> tuple[str, str]:
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    driver = shutil.which("chromedriver")
-    try:
-        import selenium  # noqa: F401
-    except ImportError:
-        driver = None
-    if chromium and driver:
-        return chromium, driver
-    why = "headless browser test needs chromium, chromedriver and selenium (make browser; pip install -e '.[test]')"
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(f"{why}: missing in CI")
-    pytest.skip(why)
+def q(text: str) -> str:
+    """French guillemets as the page writes them, held to their text by non-breaking spaces."""
+    return f"«{NB}{text}{NB}»"
 
 
 @pytest.fixture(scope="session")
@@ -48,7 +34,7 @@ def chromium() -> tuple[str, str]:
     """Paths of chromium and chromedriver. Session-scoped and first in `page`'s arguments, so a skip comes
     before the session-scoped sample index and server are built for nothing (pytest sets up wider scopes
     first)."""
-    return _browser_or_skip()
+    return browser_or_skip()
 
 
 @pytest.fixture(scope="module")
@@ -62,11 +48,9 @@ def browser(chromium: tuple[str, str]) -> Iterator:
         options.add_argument(flag)
     profile = tempfile.mkdtemp(prefix="semsearch-chromium-")
     options.add_argument(f"--user-data-dir={profile}")
-    options.add_argument("--window-size=1280,900")
     options.binary_location = binary
     driver = webdriver.Chrome(options=options, service=Service(driver_path))
     driver.set_page_load_timeout(WAIT_S)
-    SHOTS.mkdir(parents=True, exist_ok=True)
     try:
         yield driver
     finally:
@@ -75,108 +59,124 @@ def browser(chromium: tuple[str, str]) -> Iterator:
 
 
 @pytest.fixture
-def page(chromium: tuple[str, str], browser, http_server: str):
-    browser.set_window_size(1280, 900)
+def page(chromium: tuple[str, str], browser, http_server: str) -> Page:
     return Page(browser, http_server)
 
 
-class Page:
-    """The few things the tests do with the page, in the page's own words."""
-
-    def __init__(self, driver, base: str) -> None:
-        self.driver, self.base = driver, base
-
-    def open(self, path: str) -> Page:
-        self.driver.get(self.base + path)
-        return self.settle()
-
-    def settle(self) -> Page:
-        """Wait until the script has drawn the answer (it marks the body aria-busy while it waits)."""
-        from selenium.webdriver.support.ui import WebDriverWait
-
-        WebDriverWait(self.driver, WAIT_S).until(lambda d: d.execute_script(
-            "return document.readyState === 'complete' && !document.body.hasAttribute('aria-busy')"
-            " && document.getElementById('status').textContent !== 'Recherche en cours…'"
-            " && document.getElementById('action-title').textContent !== 'Chargement de la fiche…'"))
-        return self
-
-    def css(self, selector: str) -> list:
-        from selenium.webdriver.common.by import By
-
-        return self.driver.find_elements(By.CSS_SELECTOR, selector)
-
-    def one(self, selector: str):
-        found = self.css(selector)
-        assert found, f"nothing matches {selector!r} on {self.driver.current_url}"
-        return found[0]
-
-    def text(self, selector: str) -> str:
-        return self.one(selector).text
-
-    def titles(self) -> list[str]:
-        return [a.text for a in self.css("#results .card-title a")]
-
-    def url_params(self) -> dict[str, list[str]]:
-        return parse_qs(urlsplit(self.driver.current_url).query)
-
-    def shoot(self, name: str, full: bool = False) -> None:
-        """A screenshot in build/screenshots/; `full` grows the window to the page's height first."""
-        if full:
-            width = self.driver.execute_script("return window.outerWidth")
-            height = self.driver.execute_script("return document.documentElement.scrollHeight")
-            self.driver.set_window_size(width, min(height + 140, 6000))
-        self.driver.save_screenshot(str(SHOTS / f"{name}.png"))
+def query(**params) -> str:
+    return "/?" + str(httpx.QueryParams(params))
 
 
-def api(base: str, path: str, **params) -> dict:
-    response = httpx.get(base + path, params=params, timeout=30)
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
-def test_a_typed_query_shows_results_and_stays_in_the_url(page: Page) -> None:
+# -- home ------------------------------------------------------------------------------------------------
+def test_the_home_page_says_what_this_is_offers_example_searches_and_lists_the_fiches(page: Page) -> None:
     page.open("/")
-    assert page.driver.execute_script("return document.documentElement.lang") == "fr"
-    page.one("#q").send_keys(QUERY)
-    page.one("#search-form button[type=submit]").click()
-    page.settle()
+    facets = api(page.base, "/facets")
+    assert f"{facets['total']}{NB}fiches actions" in page.text("#intro")
+    assert page.heading() == f"Les {facets['total']}{NB}fiches"
+    # The examples are the corpus's most frequent keywords, each a search that finds fiches.
+    examples = [a.text for a in page.css("#examples a")]
+    frequent = [v["value"].lower() for v in facets["facets"]["keyword"]]
+    assert 4 <= len(examples) <= 6 and [e.lower() for e in examples] == frequent[:len(examples)]
+    # Every fiche, by pages: the first page is the API's, and the pager leads to the next.
+    listing = api(page.base, "/actions", limit=10)
+    assert page.titles() == [a["title"] for a in listing["actions"]]
+    assert page.text("#pager .page-of") == f"Page 1 sur {-(-facets['total'] // 10)}"
+    loaded = page.js("return performance.getEntriesByType('resource').map(e => e.name)")
+    assert loaded and all(url.startswith(page.base + "/") for url in loaded), loaded  # nothing from elsewhere
+    page.shoot("01-accueil")
 
+    page.one("#pager a[rel=next]").click()
+    page.settle()
+    assert page.titles() == [a["title"] for a in api(page.base, "/actions", limit=10, offset=10)["actions"]]
+    page.open("/")
+    first = examples[1]
+    next(a for a in page.css("#examples a") if a.text == first).click()
+    page.settle()
+    assert page.url_params()["q"] == [first]
+    assert page.titles() and page.heading().endswith(f"pour {q(first)}")
+
+
+# -- searching -------------------------------------------------------------------------------------------
+def test_results_come_while_typing_and_make_one_history_entry(page: Page) -> None:
+    page.open("/")
+    page.js(FETCH_SPY)
+    box = page.one("#q")
+    box.send_keys(QUERY)  # no Enter
+    page.settle()
     assert page.url_params()["q"] == [QUERY]
+    assert page.titles() == [r["title"] for r in api(page.base, "/search", q=QUERY, limit=10)["results"]]
+    assert page.focused() == "q"  # the keyboard stays in the box
+    searches = page.js("return window.__calls.filter(c => c.url.startsWith('/search')).length")
+    assert 1 <= searches <= 2, searches  # after a pause in typing, not one per letter
+
+    box.send_keys(" en rural")
+    page.settle()
+    assert page.url_params()["q"] == [f"{QUERY} en rural"]
+
+    # A slow answer for an earlier text never replaces the results of a later one: it is cancelled.
+    page.js("window.__calls = []; window.__delay = 1500;")
+    box.clear()
+    box.send_keys("parents")
+    page.js("return new Promise(r => setTimeout(r, 600))")
+    box.send_keys(" solo")
+    page.js("window.__delay = 0;")
+    page.settle()
+    calls = page.js("return window.__calls.filter(c => c.url.startsWith('/search'))"
+                    ".map(c => [new URL(c.url, location.href).searchParams.get('q'), c.signal.aborted])")
+    assert calls[0] == ["parents", True] and calls[-1] == ["parents solo", False], calls
+    assert page.titles() == [r["title"] for r in api(page.base, "/search", q="parents solo", limit=10)["results"]]
+
+    page.driver.back()  # one entry for all that typing: back to where it started
+    page.settle()
+    assert urlsplit(page.driver.current_url).path == "/" and not page.url_params()
+    assert page.heading().startswith("Les ")
+
+
+def test_enter_searches_at_once_and_results_explain_themselves_in_plain_french(page: Page) -> None:
+    from selenium.webdriver.common.keys import Keys
+
+    page.open("/")
+    page.one("#q").send_keys(QUERY + Keys.ENTER)
+    page.settle()
+    page.driver.back()
+    page.settle()
+    assert page.heading().startswith("Les ") and page.one("#q").get_attribute("value") == ""
+    page.driver.forward()
+    page.settle()
     expected = api(page.base, "/search", q=QUERY, limit=10)
-    assert page.titles() == [r["title"] for r in expected["results"]]
-    assert page.titles()[0] == FIRST
-    assert expected["total"] > 1 and f"{expected['total']} actions trouvées pour « {QUERY} »" in page.text("#status")
+    assert page.titles() == [r["title"] for r in expected["results"]] and page.titles()[0] == FIRST
+    assert page.heading() == f"{expected['total']}{NB}fiches pour {q(QUERY)}"
+    assert page.js("return document.title").startswith(q(QUERY))
     first = page.one("#results .card")
+    assert first.find_element("css selector", ".closeness").text.endswith("Très proche")
     assert first.find_element("css selector", ".meta").text.startswith("CENTRE SOCIAL EVRE ET MAUGES")
-    assert [c.text for c in first.find_elements("css selector", ".chips .chip")] == expected["results"][0]["keywords"]
-    assert first.find_element("css selector", ".section-label").text.lower() == \
-        expected["results"][0]["passage"]["label"].lower()
-    marks = [m.text.lower() for m in first.find_elements("css selector", ".passage mark")]
-    assert "précarité" in marks
-    assert "Pourquoi ce résultat" in first.find_element("css selector", ".why").text
-    assert first.find_element("css selector", ".card-links a").text == "Projets similaires"
+    passage = expected["results"][0]["passage"]
+    why = page.text("#results .card .why")
+    words = ", ".join(expected["results"][0]["explanation"]["matched_terms"])
+    assert why == f"Parle de{NB}: {words} — dans {q(passage['label'])}"
+    assert "précarité" in [m.text.lower() for m in first.find_elements("css selector", ".passage mark")]
+    # No score, rank or similarity in what the cards say of themselves.
+    for said in page.css(".card .why, .card .closeness"):
+        assert not re.search(r"\d|\b(similarité|rang|score)\b", said.text, re.IGNORECASE), said.text
+    badges = [b.text.split(" ", 1)[1] for b in page.css("#results .closeness")]
+    assert set(badges) <= {"Très proche", "Proche"} and badges == sorted(badges, key=["Très proche", "Proche"].index)
     # Every control has a label (checkboxes, radios, the search box).
-    assert page.driver.execute_script(
-        "return [...document.querySelectorAll('input')].every(i => i.labels && i.labels.length > 0)")
-    # Nothing was loaded from anywhere else than the service.
-    loaded = page.driver.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
-    assert loaded and all(url.startswith(page.base + "/") for url in loaded), loaded
-    page.shoot("01-resultats")
+    assert page.js("return [...document.querySelectorAll('input')].every(i => i.labels && i.labels.length > 0)")
+    page.shoot("02-resultats")
 
     # A shared link gives the same page; page 2 follows.
     page.open(urlsplit(page.driver.current_url).path + "?" + urlsplit(page.driver.current_url).query)
     assert page.titles()[0] == FIRST
-    page.open("/?" + str(httpx.QueryParams(PAGED)))
+    page.open(query(**PAGED))
     page.one("#pager a[rel=next]").click()
     page.settle()
     assert page.url_params()["page"] == ["2"]
     assert page.titles() == [r["title"] for r in api(page.base, "/search", **PAGED, limit=10, offset=10)["results"]]
 
 
-def test_ticking_a_facet_narrows_the_list_to_its_count_and_back_undoes_it(page: Page) -> None:
-    page.open("/?" + str(httpx.QueryParams(q=QUERY)))
+def test_ticking_a_filter_narrows_the_list_to_its_count_and_back_undoes_it(page: Page) -> None:
+    page.open(query(q=QUERY))
     before = api(page.base, "/search", q=QUERY, limit=10)["total"]
-    # The first value of Public that narrows the list (ticking it must give fewer actions).
     values = [(box, box.get_attribute("value"), int(box.find_element("xpath", "following-sibling::label")
                                                     .find_element("css selector", ".count").text))
               for box in page.css("fieldset[data-facet=public] input[type=checkbox]")]
@@ -186,107 +186,193 @@ def test_ticking_a_facet_narrows_the_list_to_its_count_and_back_undoes_it(page: 
     box.send_keys(Keys.SPACE)  # from the keyboard
     page.settle()
     # The list is redrawn with the new counts; the keyboard stays on the same checkbox.
-    assert page.driver.execute_script("return document.activeElement.value") == value
-
+    assert page.js("return document.activeElement.value") == value
     assert page.url_params()["public"] == [value] and page.url_params()["q"] == [QUERY]
     expected = api(page.base, "/search", q=QUERY, public=value, limit=10)
-    assert expected["total"] == count
-    assert len(page.titles()) == min(count, 10)
-    assert page.titles() == [r["title"] for r in expected["results"]]
-    assert page.text("#status").startswith(f"{count} action")
+    assert expected["total"] == count and page.titles() == [r["title"] for r in expected["results"]]
+    assert page.heading().startswith(f"{count}{NB}fiche")
     assert page.one(f"fieldset[data-facet=public] input[value='{value}']").is_selected()
-    # Counts shown after ticking are the API's counts for the filtered search.
-    shown = {b.get_attribute("value"): int(b.find_element("xpath", "following-sibling::label")
-                                          .find_element("css selector", ".count").text)
-             for b in page.css("fieldset[data-facet=dimension] input[type=checkbox]")}
-    counts = {v["value"]: v["count"] for v in expected["facets"]["dimension"]}
-    assert shown and all(counts[value] == n for value, n in shown.items())
-    assert f"Public : {value}" in page.text("#active-filters")
-    page.shoot("02-filtre-public")
+    assert f"Public{NB}: {value}" in page.text("#active-filters")
 
     page.driver.back()
     page.settle()
-    assert "public" not in page.url_params()
-    assert page.text("#status").startswith(f"{before} actions")
+    assert "public" not in page.url_params() and page.heading().startswith(f"{before}{NB}fiches")
 
 
-def test_an_action_page_shows_the_fiche_in_sections_and_similar_projects(page: Page, ids: dict[str, str]) -> None:
-    page.open("/?" + str(httpx.QueryParams(q=QUERY)))
-    page.one("#results .card-title a").click()
-    page.settle()
-
-    assert urlsplit(page.driver.current_url).path == f"/fiche/{ids[FIRST]}"
-    assert page.text("#action-title") == FIRST
-    headings = [h.text for h in page.css("#action-body h2")]
-    for section in ("Résumé", "Description de l'expérience", "Auto-évaluation"):
-        assert section in headings
-    assert "Résultat pour les habitants" in [h.text for h in page.css("#action-body h3")]
-    similar = api(page.base, f"/similar/{ids[FIRST]}", limit=5)["results"]
-    cards = page.css("#similar-list .card")
-    assert [c.find_element("css selector", ".card-title").text for c in cards] == [r["title"] for r in similar]
-    assert all("Pourquoi ce projet" in c.find_element("css selector", ".why").text for c in cards)
-    assert page.css("#similar-list .passage")  # the passage that makes it close
-    page.shoot("03-fiche", full=True)
-
-    # "Retour à la recherche" goes back to the same results.
-    page.driver.set_window_size(1280, 900)
-    page.one("#back").click()
-    page.settle()
-    assert page.url_params()["q"] == [QUERY] and page.titles()[0] == FIRST
-
-    # An unknown id: a French sentence, no status code or trace.
-    page.open("/fiche/nexiste-pas-000000")
-    error = page.text("#error")
-    assert error.startswith("Cette fiche n'existe pas") and "404" not in error
-
-
-def test_the_empty_state_is_honest_and_offers_to_remove_filters(page: Page) -> None:
+# -- nothing, or little, found ---------------------------------------------------------------------------
+def test_nothing_found_says_so_and_offers_spellings_filters_and_themes(page: Page) -> None:
     public = api(page.base, "/facets")["facets"]["public"][0]["value"]
-    page.open("/?" + str(httpx.QueryParams(q=NONSENSE, mode="lexical", public=public)))
-    assert page.text("#empty").startswith(EMPTY_MESSAGE)
-    assert "Essayez de retirer un filtre" in page.text("#empty")
-    assert page.css("#results .card") == []
+    page.open(query(q=NONSENSE, mode="lexical", public=public))
+    assert page.heading() == f"Aucune fiche ne parle de {q(NONSENSE)}"
+    assert page.css("#results .card") == [] and page.one("#empty").is_displayed()
+    assert "Retirez un filtre" in page.text("#empty")
+    themes = [a.text for a in page.css("#empty .suggestions a")]
+    assert len(themes) >= 4  # the corpus's frequent themes, to start again
     assert page.one("#options").get_attribute("open") is not None  # the non-default mode is visible
     page.shoot("04-aucun-resultat")
 
     page.one("#empty .chip-remove").click()
     page.settle()
     assert page.url_params() == {"q": [NONSENSE], "mode": ["lexical"]}
-    assert page.text("#empty").startswith(EMPTY_MESSAGE)
     assert "Essayez d'autres mots" in page.text("#empty")
+    next(a for a in page.css("#empty .suggestions a") if a.text == themes[0]).click()
+    page.settle()
+    assert page.titles() and page.url_params()["q"] == [themes[0]]
+
+
+def test_a_misspelt_word_shows_the_results_of_the_corpus_spelling(page: Page) -> None:
+    found = api(page.base, "/search", q=MISSPELT)
+    assert found["total"] == 0 and found["suggestions"]["spellings"], found["suggestions"]
+    spelling = found["suggestions"]["spellings"][0]
+    page.open(query(q=MISSPELT))
+    assert page.heading() == f"Résultats pour {q(spelling)}"
+    assert page.text("#corrected").startswith(f"Aucune fiche ne parle de {q(MISSPELT)}")
+    assert page.titles() == [r["title"] for r in api(page.base, "/search", q=spelling, limit=10)["results"]]
+    assert page.one("#q").get_attribute("value") == MISSPELT  # what was typed stays in the box
+    page.shoot("07-orthographe")
 
 
 def test_filters_that_hide_every_match_are_named_and_a_page_past_the_end_says_so(page: Page) -> None:
     found = api(page.base, "/search", q=QUERY, limit=100)
     held = {r["public"] for r in found["results"]}
     other = next(v["value"] for v in api(page.base, "/facets")["facets"]["public"] if v["value"] not in held)
-    page.open("/?" + str(httpx.QueryParams(q=QUERY, public=other)))
-    assert page.text("#empty").startswith(f"Aucune fiche ne parle de « {QUERY} » avec ces filtres.")
-    assert f"({found['total']} fiche" in page.text("#empty")
-    assert not page.one("#neighbours").is_displayed()
-    page.open("/?" + str(httpx.QueryParams(q=QUERY, page=50)))
-    assert page.text("#empty").startswith("Cette page est vide")
+    page.open(query(q=QUERY, public=other))
+    assert page.heading() == f"Aucune fiche ne parle de {q(QUERY)} avec ces filtres"
+    assert f"({found['total']}{NB}fiche" in page.text("#empty")
+    page.open(query(q=QUERY, page=50))
+    assert page.text("#empty").startswith("Cette page est vide") and not page.one("#pager").is_displayed()
     page.one("#empty a").click()
     page.settle()
     assert page.titles()[0] == FIRST
 
 
-def test_weaker_neighbours_come_after_the_results_under_their_own_heading(page: Page) -> None:
-    page.open("/?" + str(httpx.QueryParams(q=QUERY)))
+def test_weaker_fiches_are_folded_under_their_own_heading_after_the_results(page: Page) -> None:
+    page.open(query(q=QUERY))
     expected = api(page.base, "/search", q=QUERY, limit=10)
     assert expected["neighbours"] and expected["total"] <= 10
-    box = page.one("#neighbours")
-    assert box.is_displayed() and box.find_element("css selector", "h2").text == "Projets voisins"
-    assert [c.find_element("css selector", ".card-title").text for c in page.css("#neighbour-list .card")] == \
-        [r["title"] for r in expected["neighbours"]]
-    assert page.titles() == [r["title"] for r in expected["results"]]  # the results list holds the matches only
-    page.open("/?" + str(httpx.QueryParams(q=NONSENSE)))
-    assert not page.one("#neighbours").is_displayed()
+    summary = page.one("#weaker-summary")
+    assert summary.text == f"Fiches moins proches ({len(expected['neighbours'])})"
+    assert not page.one("#weaker-list").is_displayed()  # folded
+    summary.click()
+    assert page.titles("#weaker-list") == [r["title"] for r in expected["neighbours"]]
+    assert {b.text.split(" ", 1)[1] for b in page.css("#weaker-list .closeness")} == {"Plus éloigné"}
+    assert page.titles() == [r["title"] for r in expected["results"]]  # the results hold the matches only
+    page.open(query(q=NONSENSE))
+    assert not page.one("#weaker").is_displayed()
 
 
-def test_the_page_fits_a_phone(page: Page) -> None:
-    page.driver.set_window_size(375, 800)
-    page.open("/?" + str(httpx.QueryParams(q=QUERY)))
-    assert page.titles()[0] == FIRST
-    assert page.driver.execute_script("return document.documentElement.scrollWidth <= window.innerWidth")
-    page.shoot("05-telephone", full=True)
+# -- one fiche -------------------------------------------------------------------------------------------
+def test_a_fiche_opens_on_its_summary_with_similar_fiches_and_why(page: Page, ids: dict[str, str]) -> None:
+    page.open(query(q=QUERY))
+    page.one("#results .card-title a").click()
+    page.settle()
+    assert urlsplit(page.driver.current_url).path == f"/fiche/{ids[FIRST]}"
+    assert page.text("#fiche-title") == FIRST and page.focused() == "fiche-title"
+    headings = [h.text for h in page.css("#fiche-body h2")]
+    assert headings[0] == "Résumé"
+    for section in ("Description de l'expérience", "Auto-évaluation"):
+        assert section in headings
+    assert "Résultat pour les habitants" in [h.text for h in page.css("#fiche-body h3")]
+    fiche = api(page.base, f"/actions/{ids[FIRST]}")
+    similar = api(page.base, f"/similar/{ids[FIRST]}", limit=5)["results"]
+    assert page.titles("#similar-list") == [r["title"] for r in similar]
+    for card, result in zip(page.css("#similar-list .card"), similar, strict=True):
+        why = card.find_element("css selector", ".why").text
+        assert ("Même public" in why) == (result["public"].lower() == fiche["public"].lower())
+        assert ("Mots-clés communs" in why) == bool(result["explanation"]["shared_keywords"])
+        assert "Passage proche : dans" in why
+    page.shoot("03-fiche", full=True)
+
+    page.open(urlsplit(page.driver.current_url).path, size=PHONE)  # on a phone, the summary is on screen
+    assert page.top("#fiche-body .fiche-summary p") < page.viewport_height() - 40
+    page.shoot("06-fiche-telephone")
+
+    page.open(query(q=QUERY))
+    page.one("#results .card-title a").click()
+    page.settle()
+    page.one("#back").click()  # back to the same results
+    page.settle()
+    assert page.url_params()["q"] == [QUERY] and page.titles()[0] == FIRST
+
+    # An unknown id: HTTP 404, and a French sentence on the page, no status code or trace.
+    assert httpx.get(page.base + "/fiche/nexiste-pas-000000").status_code == 404
+    page.open("/fiche/nexiste-pas-000000")
+    error = page.text("#error")
+    assert error.startswith("Cette fiche n'existe pas") and "404" not in error
+
+
+# -- phone and keyboard ----------------------------------------------------------------------------------
+def test_on_a_phone_results_come_first_and_filters_open_in_a_panel(page: Page) -> None:
+    page.open(query(q="parents"), size=PHONE)
+    assert page.js("return document.documentElement.scrollWidth <= window.innerWidth")
+    assert page.top("#results .card") < page.viewport_height()  # the first result on the first screen
+    assert not page.one("#filters").is_displayed()
+    page.one("#filters-toggle").click()
+    panel = page.one("#filters")
+    assert panel.is_displayed() and page.focused() == "filters-heading"
+    assert page.js("return document.querySelector('.results-column').inert")  # the keyboard stays in the panel
+
+    box = next(b for b in page.css("fieldset[data-facet=public] input[type=checkbox]")
+               if int(b.find_element("xpath", "following-sibling::label").find_element("css selector", ".count")
+                      .text) > 1)
+    value = box.get_attribute("value")
+    page.one(f"label[for='{box.get_attribute('id')}']").click()
+    page.settle()
+    total = api(page.base, "/search", q="parents", public=value)["total"]
+    assert panel.is_displayed()  # still open: the button says what ticking did
+    assert page.text("#show-results") == f"Voir les {total}{NB}fiches"
+    page.shoot("05-telephone-filtres")
+
+    page.one("#show-results").click()
+    assert not panel.is_displayed() and page.focused() == "results-heading"
+    assert -2 <= page.top("#results-heading") < page.viewport_height() / 2  # scrolled to the results
+    assert page.heading().startswith(f"{total}{NB}fiches") and len(page.titles()) == total
+    assert page.text("#filters-toggle") == "Filtres (1)"
+    page.shoot("05-telephone")
+
+
+@pytest.mark.parametrize("size", [DESKTOP, PHONE], ids=["ecran", "telephone"])
+def test_the_keyboard_reaches_the_first_result_in_five_tabs_and_the_skip_link_goes_to_results(
+        page: Page, size: tuple[int, int]) -> None:
+    page.open(query(q=QUERY), size=size)
+    first = page.titles()[0]
+    page.one("#q").click()
+    for presses in range(1, 6):
+        page.tab()
+        if page.focused() == first:
+            break
+    assert page.focused() == first, f"not reached in {presses} Tab presses"
+
+    page.open(query(q=QUERY), size=size)
+    page.tab()
+    assert page.focused() == "skip" and page.text("#skip") == "Aller aux résultats"
+    from selenium.webdriver.common.keys import Keys
+
+    page.one("#skip").send_keys(Keys.ENTER)
+    assert page.focused() == "results-heading"
+    page.tab()
+    if size == PHONE:  # the button that opens the filters comes first, beside the heading
+        assert page.focused() == "filters-toggle"
+        page.tab()
+    assert page.focused() == first
+
+
+# -- accessibility and words -----------------------------------------------------------------------------
+@pytest.mark.parametrize(("name", "path", "size"), [
+    ("accueil", "/", DESKTOP), ("resultats", query(q=QUERY), DESKTOP), ("aucune-fiche", query(q=NONSENSE), PHONE),
+    ("fiche", "/fiche/{first}", DESKTOP), ("filtres-telephone", query(q=QUERY) + "#filtres", PHONE)])
+def test_axe_finds_no_accessibility_violation(page: Page, ids: dict[str, str], name: str, path: str,
+                                              size: tuple[int, int]) -> None:
+    page.open(path.replace("{first}", ids[FIRST]), size=size)
+    if path.endswith("#filtres"):
+        page.one("#filters-toggle").click()
+    assert page.accessibility_violations() == []
+    # One word for the thing, and guillemets that hold their text.
+    # The page's own words: headings, buttons, labels, links and messages, not the fiches' text. A "fiche
+    # action" is the document's name; "action" alone, or "projet", would be a second word for a fiche.
+    chrome = page.js("return [...document.querySelectorAll('#results-heading, #filters-heading, #similar-title,"
+                     " #corrected, #empty p, button, #search-form label, summary, .card-links a, #back,"
+                     " .skip-link, .closeness')].filter(e => e.getClientRects().length).map(e => e.textContent)")
+    other_words = re.compile(r"(?<!fiche )(?<!fiches )\bactions?\b|\bprojets?\b", re.IGNORECASE)
+    assert not [t for t in chrome if other_words.search(t)]
+    assert not [t for t in chrome if re.search(r"« | »", t)]
