@@ -118,6 +118,12 @@ class QueryAnalyser:
 
         return _LETTERS.sub(respell, query)
 
+    def corrected(self, query: str) -> str | None:
+        """The query as the fiches spell it when a word was taken for another fiche word ("viellissement" ->
+        "vieillissement"), for "Résultats pour …"; None when only accents were restored, or nothing changed."""
+        spelled = self.spelled(query)
+        return spelled if fold(spelled) != fold(query) else None
+
     def suggestions(self, words: Iterable[QueryWord], limit: int = 3) -> list[str]:
         """Corpus words close to the query's unknown words, commonest first: what to try when nothing is found."""
         out: list[str] = []

@@ -21,6 +21,7 @@ class Explanation:
     semantic_score: float | None = None  # cosine of the best passage
     like: str | None = None  # title of the best match this one resembles (feedback)
     shared_keywords: list[str] = field(default_factory=list)  # similar actions
+    shared_words: list[str] = field(default_factory=list)  # similar actions: distinctive words both fiches use
 
 
 @dataclass
@@ -51,6 +52,7 @@ class SearchResults:
     facets: dict[str, list[flt.FacetValue]]
     neighbours: list[Hit] = field(default_factory=list)  # weaker neighbours ("voisin"), not counted in total
     suggestions: Suggestions = field(default_factory=Suggestions)
+    corrected: str | None = None  # the query as the fiches spell it, when a mistyped word was taken for a fiche word
 
 
 @dataclass

@@ -135,7 +135,9 @@ class Searcher:
             suggestions = Suggestions(self.analyser.suggestions(q.words),
                                       int(np.count_nonzero(q.fused.matches)) if chosen else 0)
         facets = self._facets.counts(np.flatnonzero(q.fused.matches), chosen, facet_limit)
-        return SearchResults(query, mode, len(members), offset, limit, hits, facets, neighbours, suggestions)
+        corrected = self.analyser.corrected(query) if len(members) else None
+        return SearchResults(query, mode, len(members), offset, limit, hits, facets, neighbours, suggestions,
+                             corrected)
 
     def evidence(self, query: str, mode: str = "hybrid") -> QueryEvidence:
         words = self.analyser.words(query)

@@ -101,14 +101,15 @@ class Recommender:
             reasons.append(f"Même public : {other.public}")
         if source.dimension and fold(other.dimension) == fold(source.dimension):
             reasons.append(f"Même dimension : {other.dimension}")
+        words = [display(t) for t in shared_terms[:REASON_WORDS]]
         if shared:
-            reasons.append(f"Thèmes communs : {', '.join(shared)}")
-        if shared_terms:
-            reasons.append(f"Mots en commun : {', '.join(display(t) for t in shared_terms[:REASON_WORDS])}")
+            reasons.append(f"Mots-clés communs : {', '.join(shared)}")
+        if words:
+            reasons.append(f"Mots en commun : {', '.join(words)}")
         passage = passage_of(rowid, set(shared_terms))
         if passage is not None:
             reasons.append(f"Passage proche : « {textwrap.shorten(passage.text, EXCERPT, placeholder=' …')} »")
-        return Hit(other, score, passage, Explanation(reasons=reasons, shared_keywords=shared))
+        return Hit(other, score, passage, Explanation(reasons=reasons, shared_keywords=shared, shared_words=words))
 
 
 def page(candidates: Candidates, allowed: np.ndarray) -> np.ndarray:

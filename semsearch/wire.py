@@ -43,6 +43,8 @@ class ExplanationOut(BaseModel):
     like: str | None = Field(description="titre de la fiche la plus proche de la recherche, à laquelle celle-ci "
                                          "ressemble")
     shared_keywords: list[str] = Field(description="mots-clés en commun (actions similaires)")
+    shared_words: list[str] = Field(default_factory=list, description="mots distinctifs que les deux fiches "
+                                    "emploient (actions similaires)")
 
 
 class ActionCard(BaseModel):
@@ -94,6 +96,9 @@ class SearchResponse(BaseModel):
         description="fiches voisines, moins proches, jamais comptées dans `total` (au plus 5, les mêmes sur chaque "
                     "page)")
     suggestions: SuggestionsOut = Field(description="que tenter quand rien n'est trouvé")
+    corrected: str | None = Field(default=None, description="la requête comme l'écrivent les fiches quand un mot "
+                                  "mal tapé a été pris pour un mot des fiches (« viellissement » → "
+                                  "« vieillissement »), sinon null", examples=["vieillissement"])
     facets: Facets
 
 
@@ -163,7 +168,8 @@ def from_hit(hit: Hit) -> ResultOut:
         explanation=ExplanationOut(reasons=e.reasons, matched_terms=e.matched_terms,
                                    elsewhere=[FoundOut(word=f.word, places=f.places) for f in e.elsewhere],
                                    lexical_rank=e.lexical_rank, semantic_rank=e.semantic_rank,
-                                   semantic_score=e.semantic_score, like=e.like, shared_keywords=e.shared_keywords),
+                                   semantic_score=e.semantic_score, like=e.like, shared_keywords=e.shared_keywords,
+                                   shared_words=e.shared_words),
     )
 
 
@@ -173,6 +179,7 @@ def from_results(results: SearchResults) -> SearchResponse:
                           limit=results.limit, results=[from_hit(h) for h in results.hits],
                           neighbours=[from_hit(h) for h in results.neighbours],
                           suggestions=SuggestionsOut(spellings=hints.spellings, without_filters=hints.without_filters),
+                          corrected=results.corrected,
                           facets=from_facets(results.facets))
 
 

@@ -162,10 +162,22 @@ def test_similar_explains_in_plain_french(searcher: Searcher, ids: dict[str, str
     assert any(h.explanation.shared_keywords for h in hits)
     for hit in hits:
         assert hit.explanation.reasons
-        shared = [r for r in hit.explanation.reasons if r.startswith("Thèmes communs : ")]
-        assert shared == ([f"Thèmes communs : {', '.join(hit.explanation.shared_keywords)}"]
-                          if hit.explanation.shared_keywords else [])
+        e = hit.explanation
+        shared = [r for r in e.reasons if r.startswith("Mots-clés communs : ")]
+        assert shared == ([f"Mots-clés communs : {', '.join(e.shared_keywords)}"] if e.shared_keywords else [])
+        words = [r for r in e.reasons if r.startswith("Mots en commun : ")]
+        assert words == ([f"Mots en commun : {', '.join(e.shared_words)}"] if e.shared_words else [])
         assert any(r.startswith("Passage proche : « ") for r in hit.explanation.reasons)
+    assert any(h.explanation.shared_words for h in hits)
+
+
+@pytest.mark.parametrize(("typed", "spelled"), [("epiceri solidaire", "épicerie solidaire"),
+                                                ("atelier cuisinne", "atelier cuisine")])
+def test_a_mistyped_word_taken_for_a_fiche_word_is_said(searcher: Searcher, typed: str, spelled: str) -> None:
+    results = searcher.search(typed)
+    assert results.total and results.corrected == spelled
+    assert searcher.search(spelled).corrected is None  # spelled as the fiches do: nothing to say
+    assert searcher.search("epicerie solidaire").corrected is None  # accents alone are not a correction
 
 
 def test_similar_keeps_the_federations_filters(searcher: Searcher, ids: dict[str, str]) -> None:

@@ -232,6 +232,16 @@ def test_a_misspelt_word_shows_the_results_of_the_corpus_spelling(page: Page) ->
     page.shoot("07-orthographe")
 
 
+def test_a_mistyped_word_the_search_took_for_a_fiche_word_is_said(page: Page) -> None:
+    typed = "epiceri solidaire"
+    found = api(page.base, "/search", q=typed)
+    assert found["total"] and found["corrected"] == "épicerie solidaire"
+    page.open(query(q=typed))
+    assert page.heading() == f"Résultats pour {q('épicerie solidaire')}"
+    assert page.text("#corrected") == f"Vous avez tapé {q(typed)} : les fiches l'écrivent {q('épicerie solidaire')}."
+    assert page.titles() == [r["title"] for r in found["results"]]
+
+
 def test_filters_that_hide_every_match_are_named_and_a_page_past_the_end_says_so(page: Page) -> None:
     found = api(page.base, "/search", q=QUERY, limit=100)
     held = {r["public"] for r in found["results"]}

@@ -51,9 +51,6 @@ export function searchReasons(result) {
   return out;
 }
 
-// The library gives the distinctive words two fiches share only inside its sentence.
-const SHARED_WORDS = /^Mots en commun\s*:\s*(.+)$/;
-
 export function similarReasons(result, source) {
   const e = result.explanation;
   const out = [];
@@ -62,8 +59,7 @@ export function similarReasons(result, source) {
     out.push(label("Même dimension", result.dimension));
   }
   if (e.shared_keywords.length) out.push(label("Mots-clés communs", e.shared_keywords.join(", ")));
-  const words = e.reasons.map((r) => r.match(SHARED_WORDS)).find(Boolean);
-  if (words) out.push(label("Mots en commun", words[1]));
+  if (e.shared_words.length) out.push(label("Mots en commun", e.shared_words.join(", ")));
   if (result.passage) out.push(label("Passage proche", `dans ${where(result.passage)}`));
   return out;
 }

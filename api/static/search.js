@@ -58,12 +58,14 @@ export async function renderSearch(state, signal, { moved }) {
   const hasFilters = activeFilterList(state).length > 0;
   let data;
   let corrected = null;
+  let retried = false;
   if (state.q) {
     data = await find(state, signal);
+    corrected = data.corrected; // a mistyped word the search took for a fiche word
     const fixed = data.total === 0 && correctedQuery(state.q, data.suggestions.spellings);
-    if (fixed) {
+    if (fixed) { // nothing found: the closest spelling the fiches use, when it finds something
       const again = await find({ ...state, q: fixed }, signal);
-      if (again.total > 0) { data = again; corrected = fixed; }
+      if (again.total > 0) { data = again; corrected = fixed; retried = true; }
     }
   } else { // browsing: every fiche, or those the filters keep, in the export's order
     const params = filterParams(state.filters);
@@ -79,7 +81,7 @@ export async function renderSearch(state, signal, { moved }) {
     ? `${quote(state.q)} — Fiches actions des centres sociaux`
     : "Recherche dans les fiches actions des centres sociaux";
   renderHome(home ? overview : null);
-  renderHeading(state, data, corrected);
+  renderHeading(state, data, corrected, retried);
   renderActiveFilters(state);
   renderFacets(state, data.facets, data.total);
   renderResults(state, data, overview);
@@ -112,13 +114,16 @@ function headingText(state, data, corrected) {
   return data.total === 0 ? "Aucune fiche avec ces filtres" : `${plural(data.total, "fiche", "fiches")} avec ces filtres`;
 }
 
-function renderHeading(state, data, corrected) {
+function renderHeading(state, data, corrected, retried) {
   const text = headingText(state, data, corrected);
   $("results-heading").textContent = text;
   $("announce").textContent = text;
   const note = $("corrected");
   note.hidden = !corrected;
-  if (corrected) note.textContent = `Aucune fiche ne parle de ${quote(state.q)} : voici celles qui parlent de ${quote(corrected)}.`;
+  if (!corrected) return;
+  note.textContent = retried
+    ? `Aucune fiche ne parle de ${quote(state.q)} : voici celles qui parlent de ${quote(corrected)}.`
+    : `Vous avez tapé ${quote(state.q)} : les fiches l'écrivent ${quote(corrected)}.`;
 }
 
 function removableFilters(state) {
