@@ -106,7 +106,7 @@ def analyse_actions(actions: Sequence[Action], nlp: FrenchNLP, chunking: Chunkin
     columns = [{c: next(analysed) for c in COLUMNS} for _ in actions]
     chunks = [chunk_action(a, nlp.sentences, chunking.words, chunking.overlap) for a in actions]
     # Passages are cleaned text already (sentences of nlp.clean), so the spans found in them index them as stored.
-    spans = nlp.terms_many(c.text for cs in chunks for c in cs)
+    spans = nlp.words_many(c.text for cs in chunks for c in cs)
     return [Analysis(cols, [AnalysedChunk(c.section, c.position, c.text,
                                           tuple(Span(t.start, t.end, t.term) for t in next(spans))) for c in cs])
             for cols, cs in zip(columns, chunks)]

@@ -51,3 +51,13 @@ def test_stemming_is_safe_from_several_threads(nlp: FrenchNLP) -> None:
     fresh = FrenchNLP()  # its cache of stems is empty: every call below stems, eight at a time
     with ThreadPoolExecutor(8) as pool:
         assert list(pool.map(fresh.stem, words)) == expected
+
+
+def test_passages_get_the_same_words_from_the_tokenizer_alone(nlp: FrenchNLP, corpus) -> None:
+    """A build takes passages' word spans from the tokenizer (no tagger): the same spans and terms."""
+    from semsearch.chunking import DEFAULT_CHUNKING, chunk_action
+
+    texts = [c.text for a in corpus.actions[:6]
+             for c in chunk_action(a, nlp.sentences, DEFAULT_CHUNKING.words, DEFAULT_CHUNKING.overlap)]
+    tagged = [[(t.start, t.end, t.term) for t in terms] for terms in nlp.terms_many(texts)]
+    assert len(texts) > 20 and [[(t.start, t.end, t.term) for t in terms] for terms in nlp.words_many(texts)] == tagged
