@@ -98,6 +98,40 @@ def invalid_parameter(parameter: str, reason: str, location: str = "query") -> J
                           {"parameter": parameter, "reason": reason, "location": location})
 
 
+# pydantic's reasons (English) in French, by error type; {names} come from the error's context.
+_REASONS = {
+    "extra_forbidden": "paramètre inconnu",
+    "missing": "paramètre obligatoire absent",
+    "int_parsing": "nombre entier attendu",
+    "int_type": "nombre entier JSON attendu",
+    "int_from_float": "nombre entier attendu",
+    "string_type": "chaîne attendue",
+    "list_type": "liste attendue",
+    "model_type": "objet JSON attendu",
+    "model_attributes_type": "objet JSON attendu",
+    "dict_type": "objet JSON attendu",
+    "json_invalid": "JSON invalide",
+    "greater_than_equal": "doit valoir {ge} ou plus",
+    "less_than_equal": "doit valoir {le} ou moins",
+    "greater_than": "doit valoir plus de {gt}",
+    "less_than": "doit valoir moins de {lt}",
+    "string_too_short": "{min_length} caractère(s) au moins",
+    "string_too_long": "{max_length} caractère(s) au plus",
+    "too_short": "{min_length} valeur(s) au moins",
+    "too_long": "{max_length} valeur(s) au plus",
+    "literal_error": "valeurs possibles : {expected}",
+}
+
+
+def _reason(error: dict[str, Any]) -> str:
+    """A validation error's reason in French; a type not known here keeps pydantic's words in parentheses."""
+    context = {key: str(value).replace("' or '", "' ou '") for key, value in (error.get("ctx") or {}).items()}
+    try:
+        return _REASONS[error.get("type", "")].format(**context)
+    except (KeyError, IndexError):
+        return f"valeur refusée ({error.get('msg', '')})"
+
+
 def _parameter(loc: tuple[Any, ...]) -> tuple[str, str]:
     """(parameter, location) of a pydantic error location: ("query", "keyword", 0) -> ("keyword", "query")."""
     location = str(loc[0]) if loc else "request"
@@ -109,8 +143,7 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     first = exc.errors()[0]
     parameter, location = _parameter(tuple(first.get("loc", ())))
-    reason = "unknown parameter" if first.get("type") == "extra_forbidden" else str(first.get("msg", ""))
-    return invalid_parameter(parameter, reason, location)
+    return invalid_parameter(parameter, _reason(first), location)
 
 
 async def _library_error(request: Request, exc: Exception) -> JSONResponse:

@@ -138,7 +138,7 @@ class ErrorDetail(BaseModel):
                          examples=["Paramètre « limit » invalide."])
     detail: dict[str, Any] | None = Field(
         description="pour les programmes : le paramètre en cause, la raison...",
-        examples=[{"parameter": "limit", "reason": "Input should be less than or equal to 100",
+        examples=[{"parameter": "limit", "reason": "doit valoir 100 ou moins",
                    "location": "query"}],
     )
 

@@ -110,7 +110,7 @@ def _json_problem(scope: Scope, body: bytes) -> str | None:
     try:
         text = body.decode(json.detect_encoding(body))
     except UnicodeDecodeError:
-        return "the JSON body is not valid UTF-8, UTF-16 or UTF-32"
+        return "le corps JSON n'est ni en UTF-8, ni en UTF-16, ni en UTF-32"
     if text.count("[") + text.count("{") <= MAX_JSON_DEPTH:
         return None  # too few brackets to nest that deep: the common case costs two counts
     depth = deepest = 0
@@ -120,7 +120,7 @@ def _json_problem(scope: Scope, body: bytes) -> str | None:
             deepest = max(deepest, depth)
         elif char in "]}":
             depth -= 1
-    return f"the JSON body nests deeper than {MAX_JSON_DEPTH} levels" if deepest > MAX_JSON_DEPTH else None
+    return f"le corps JSON a plus de {MAX_JSON_DEPTH} niveaux d'imbrication" if deepest > MAX_JSON_DEPTH else None
 
 
 class AdminGuard:

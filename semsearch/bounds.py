@@ -32,13 +32,13 @@ def bound(action: Action, file: str, warnings: list[str], line_of: Callable[[str
         size = len(" ; ".join(value)) if isinstance(value, list) else len(value)
         if size > MAX_FIELD_CHARS:
             setattr(holder, name, _cut(value))
-            warnings.append(f"{file}:{line_of(attr)}: {name_of(attr)!r} of {action.title[:60]!r} has {size} "
-                            f"characters: cut at {MAX_FIELD_CHARS}")
+            warnings.append(f"{file}:{line_of(attr)}: {name_of(attr)!r} de {action.title[:60]!r} a {size} "
+                            f"caractères : coupé à {MAX_FIELD_CHARS}")
     for name, text in action.extra.items():
         if len(text) > MAX_FIELD_CHARS:
             action.extra[name] = text[:MAX_FIELD_CHARS]
-            warnings.append(f"{file}:{line_of(name)}: {name!r} of {action.title[:60]!r} has {len(text)} "
-                            f"characters: cut at {MAX_FIELD_CHARS}")
+            warnings.append(f"{file}:{line_of(name)}: {name!r} de {action.title[:60]!r} a {len(text)} "
+                            f"caractères : coupé à {MAX_FIELD_CHARS}")
     return action
 
 

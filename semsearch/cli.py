@@ -5,16 +5,17 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import sys
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import wire
 from .config import ROOT, Settings
 from .corpus import Corpus
-from .errors import IndexDamagedError, SemsearchError
+from .errors import IndexDamagedError, SemsearchError, os_problem
 from .records import FACETS, Action
 from .search import MODES, Hit, SearchResults
 
@@ -219,22 +220,65 @@ class _HelpFormatter(argparse.HelpFormatter):
     def add_usage(self, usage, actions, groups, prefix=None) -> None:  # type: ignore[no-untyped-def]
         super().add_usage(usage, actions, groups, "utilisation : " if prefix is None else prefix)
 
+    def start_section(self, heading: str | None) -> None:
+        super().start_section(f"{heading} " if heading else heading)  # "options :", French spacing
+
+
+# argparse's own usage errors (its English templates, Python 3.11 to 3.13) in French, as whole-message matches.
+_USAGE_ERRORS = tuple((re.compile(pattern, re.DOTALL), french) for pattern, french in (
+    (r"the following arguments are required: (.*)", r"argument(s) obligatoire(s) manquant(s) : \1"),
+    (r"unrecognized arguments: (.*)", r"argument(s) non reconnu(s) : \1"),
+    (r"one of the arguments (.*) is required", r"l'un des arguments \1 est obligatoire"),
+    (r"ambiguous option: (\S+) could match (.*)", r"option ambiguë : \1 peut être \2"),
+    (r"unexpected option string: (.*)", r"option inattendue : \1"),
+    (r"invalid choice: (.*) \(choose from (.*)\)", r"choix invalide : \1 (choix possibles : \2)"),
+    (r"invalid \S+ value: (.*)", r"valeur invalide : \1"),
+    (r"expected one argument", "une valeur attendue"),
+    (r"expected at most one argument", "au plus une valeur attendue"),
+    (r"expected at least one argument", "au moins une valeur attendue"),
+    (r"expected (\d+) arguments?", r"\1 valeur(s) attendue(s)"),
+    (r"not allowed with argument (.*)", r"interdit avec l'argument \1"),
+    (r"ignored explicit argument (.*)", r"ne prend pas de valeur (\1 donné)"),
+))
+
+
+def _french_usage_error(message: str) -> str:
+    """An argparse error in French: "argument X: why" with `why` translated in turn; a message whose English
+    template is not known here is kept as it is."""
+    if argument := re.fullmatch(r"argument (.+?): (.*)", message, re.DOTALL):
+        return f"argument {argument[1]} : {_french_usage_error(argument[2])}"
+    for pattern, french in _USAGE_ERRORS:
+        if match := pattern.fullmatch(message):
+            return match.expand(french)
+    return message
+
+
+def _integer(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"nombre entier attendu, pas {text!r}") from None
+
 
 class _Parser(argparse.ArgumentParser):
-    """argparse's help in French like the rest of the command; subcommands get the same class."""
+    """argparse's help and usage errors in French like the rest of the command; subcommands get the same class."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **{**kwargs, "add_help": False, "formatter_class": _HelpFormatter})
         self._positionals.title, self._optionals.title = "arguments", "options"
         self.add_argument("-h", "--help", action="help", help="afficher cette aide")
 
+    def error(self, message: str) -> NoReturn:
+        """One line on stderr, as the command's other errors, naming the help to read; exit status 2."""
+        self.exit(EXIT_USER, f"semsearch : erreur : {_french_usage_error(message)} ; voir {self.prog} --help\n")
+
 
 def parser() -> argparse.ArgumentParser:
     root = Settings.__dataclass_fields__
     p = _Parser(prog="semsearch", description="Recherche sémantique dans les fiches actions.")
-    p.add_argument("--index", type=Path, help=f"dossier de l'index (défaut : SEMSEARCH_INDEX_DIR ou "
+    p.add_argument("--index", type=Path, metavar="DOSSIER", help=f"dossier de l'index (défaut : SEMSEARCH_INDEX_DIR ou "
                    f"{root['index_dir'].default})")
-    p.add_argument("--encoder", help="nom d'un modèle de models/registry.json (défaut : SEMSEARCH_ENCODER)")
+    p.add_argument("--encoder", metavar="MODÈLE", help="nom d'un modèle de models/registry.json (défaut : SEMSEARCH_ENCODER)")
     p.add_argument("--debug", action="store_true", help="montrer la trace (traceback) d'une erreur")
     sub = p.add_subparsers(dest="command", required=True, title="commandes", metavar="COMMANDE")
 
@@ -242,13 +286,13 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("query", nargs="?", metavar="REQUÊTE", help="texte libre, en français")
     s.add_argument("--mode", choices=MODES, default="hybrid",
                    help="hybrid (mots + sens, par défaut), semantic (sens seul) ou lexical (mots seuls)")
-    s.add_argument("--limit", type=int, default=10, help="résultats par page (1 à 100, défaut : 10)")
-    s.add_argument("--offset", type=int, default=0, help="rang du premier résultat montré (défaut : 0)")
+    s.add_argument("--limit", type=_integer, default=10, metavar="N", help="résultats par page (1 à 100, défaut : 10)")
+    s.add_argument("--offset", type=_integer, default=0, metavar="N", help="rang du premier résultat montré (défaut : 0)")
     s.set_defaults(func=cmd_search)
 
     m = sub.add_parser("similar", help="actions comparables à une action")
     m.add_argument("id", metavar="ID", help="identifiant de l'action (ligne « id : » des résultats)")
-    m.add_argument("--limit", type=int, default=5, help="résultats (1 à 100, défaut : 5)")
+    m.add_argument("--limit", type=_integer, default=5, metavar="N", help="résultats (1 à 100, défaut : 5)")
     m.set_defaults(func=cmd_similar)
     for command in (s, m):
         for facet in FACETS:
@@ -265,9 +309,9 @@ def parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("reindex", help="construire l'index depuis un export et le mettre en service d'un "
                        "coup")
-    r.add_argument("--source", type=Path, help="fichier d'export (.txt ou .jsonl ; défaut : "
+    r.add_argument("--source", type=Path, metavar="FICHIER", help="fichier d'export (.txt ou .jsonl ; défaut : "
                    "SEMSEARCH_SOURCE)")
-    r.add_argument("--out", type=Path, help="dossier de l'index (défaut : --index)")
+    r.add_argument("--out", type=Path, metavar="DOSSIER", help="dossier de l'index (défaut : --index)")
     r.add_argument("--quiet", action="store_true", help="sans barres de progression")
     r.add_argument("--full", action="store_true", help="tout reconstruire au lieu de compléter l'index en "
                    "service (fait de toute façon quand il est abîmé)")
@@ -277,9 +321,9 @@ def parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("eval", help="qualité de la recherche de chaque mode et référence sur les jeux "
                        "d'évaluation")
-    e.add_argument("--sets", type=Path, default=EVAL_SETS,
+    e.add_argument("--sets", type=Path, default=EVAL_SETS, metavar="DOSSIER",
                    help=f"dossier des jeux d'évaluation (défaut : {EVAL_SETS})")
-    e.add_argument("--work", type=Path, default=ROOT / "index" / "eval",
+    e.add_argument("--work", type=Path, default=ROOT / "index" / "eval", metavar="DOSSIER",
                    help="où l'index de chaque jeu est construit (défaut : index/eval)")
     e.add_argument("--json", type=Path, metavar="FICHIER",
                    help="écrire aussi le tableau en JSON dans ce fichier")
@@ -289,12 +333,12 @@ def parser() -> argparse.ArgumentParser:
     e.set_defaults(func=cmd_eval)
 
     v = sub.add_parser("serve", help="le service HTTP (FastAPI + uvicorn), documenté sur /docs")
-    v.add_argument("--host", help="adresse d'écoute (défaut : SEMSEARCH_HOST ou 127.0.0.1)")
-    v.add_argument("--port", type=int, help="port d'écoute (défaut : SEMSEARCH_PORT ou 8000)")
+    v.add_argument("--host", metavar="ADRESSE", help="adresse d'écoute (défaut : SEMSEARCH_HOST ou 127.0.0.1)")
+    v.add_argument("--port", type=_integer, help="port d'écoute (défaut : SEMSEARCH_PORT ou 8000)")
     # SUPPRESS: absent, it leaves the top-level `semsearch --index DIR serve` alone instead of resetting it.
-    v.add_argument("--index", type=Path, default=argparse.SUPPRESS, help="dossier de l'index (comme --index "
+    v.add_argument("--index", type=Path, default=argparse.SUPPRESS, metavar="DOSSIER", help="dossier de l'index (comme --index "
                    "plus haut)")
-    v.add_argument("--workers", type=int, help="processus de service, chacun avec sa copie de l'index et du "
+    v.add_argument("--workers", type=_integer, metavar="N", help="processus de service, chacun avec sa copie de l'index et du "
                    "modèle (défaut : SEMSEARCH_WORKERS ou 1)")
     v.set_defaults(func=cmd_serve)
     return p
@@ -319,7 +363,7 @@ def show_library_messages() -> None:
     library = logging.getLogger("semsearch")
     if not library.handlers:
         handler = _Stderr()
-        handler.setFormatter(logging.Formatter("semsearch: %(message)s"))
+        handler.setFormatter(logging.Formatter("semsearch : %(message)s"))
         library.addHandler(handler)
     library.setLevel(logging.INFO)
 
@@ -353,7 +397,7 @@ def _fault(exc: Exception) -> tuple[int, str]:
         return EXIT_USER, str(exc)
     if isinstance(exc, OSError):
         where = f"{exc.filename} : " if exc.filename else ""
-        return EXIT_USER, f"{where}{exc.strerror or exc}"
+        return EXIT_USER, f"{where}{os_problem(exc)}"
     return EXIT_BUG, f"erreur inattendue {type(exc).__name__} : {exc} (relancez avec --debug pour voir la trace)"
 
 

@@ -22,6 +22,13 @@ def _path(value: str) -> Path:
     return Path(value).expanduser()
 
 
+def _int(value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError("nombre entier attendu") from None
+
+
 def _csv(value: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in value.split(",") if v.strip())
 
@@ -43,8 +50,8 @@ class Settings:
     )
     spacy_model: str = field(default="fr_core_news_sm", metadata={"help": "spaCy French pipeline", "cast": str})
     host: str = field(default="127.0.0.1", metadata={"help": "address the service listens on", "cast": str})
-    port: int = field(default=8000, metadata={"help": "port the service listens on", "cast": int})
-    workers: int = field(default=1, metadata={"help": "uvicorn worker processes", "cast": int})
+    port: int = field(default=8000, metadata={"help": "port the service listens on", "cast": _int})
+    workers: int = field(default=1, metadata={"help": "uvicorn worker processes", "cast": _int})
     cors_origins: tuple[str, ...] = field(
         default=(), metadata={"help": "comma-separated origins allowed by CORS (none by default)", "cast": _csv}
     )
@@ -68,7 +75,7 @@ class Settings:
                 try:
                     values[f.name] = cast(environ[key])
                 except ValueError as exc:
-                    raise SemsearchError(f"{key}={environ[key]!r}: {exc}") from exc
+                    raise SemsearchError(f"{key}={environ[key]!r} : {exc}") from exc
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from . import export as fmt
 from .bounds import bound
-from .errors import ParseError
+from .errors import ParseError, json_problem, os_problem
 from .records import Action, Evaluation
 
 ID_RE = re.compile(r"^[a-z0-9-]+$")
@@ -60,7 +60,7 @@ def parse_export(text: str, file: str = "<string>") -> Corpus:
     """
     text = text.removeprefix("\ufeff")
     if not text.strip():
-        raise ParseError(file, 1, "empty export")
+        raise ParseError(file, 1, "export vide")
     warnings: list[str] = []
     drafts = _split_records(text.split("\n"), file, warnings)
     rows = [(d.line, bound(_build(d, file, warnings), file, warnings, d.line_of, d.label_of)) for d in drafts]
@@ -78,7 +78,7 @@ def read_jsonl(path: str | Path) -> Corpus:
     data = _read_bytes(path)
     text = _decode(data, path).removeprefix("\ufeff")  # as the text export, a BOM from Windows editors is fine
     if not text.strip():
-        raise ParseError(path, 1, "empty file")
+        raise ParseError(path, 1, "fichier vide")
     rows: list[tuple[int, Action]] = []
     given_ids: set[int] = set()  # lines whose object carried its id
     warnings: list[str] = []
@@ -95,7 +95,7 @@ def read_jsonl(path: str | Path) -> Corpus:
         if no not in given_ids:
             action.id = computed
         if action.id in seen:
-            raise ParseError(path, no, f"field 'id': {action.id!r} already used on line {seen[action.id]}")
+            raise ParseError(path, no, f"champ 'id' : {action.id!r} déjà utilisé à la ligne {seen[action.id]}")
         seen[action.id] = no
     return Corpus(actions, path, hashlib.sha256(data).hexdigest(), duplicates, warnings)
 
@@ -185,16 +185,17 @@ def _split_records(lines: list[str], file: str, warnings: list[str]) -> list[_Dr
         if record and (opens or draft is None):
             title = (record["title"] or "").strip().strip('"').strip()
             if not title:
-                raise ParseError(file, no, "record without a title")
+                raise ParseError(file, no, "fiche sans titre (Actions \"\")")
             if not opens:
-                warnings.append(f"{file}:{no}: record {title[:60]!r} is not followed by {fmt.FIRST_HEADING!r}")
+                warnings.append(f"{file}:{no}: la fiche {title[:60]!r} n'est pas suivie de {fmt.FIRST_HEADING!r}")
             draft, target, after_heading = _Draft(no, title), None, False
             drafts.append(draft)
             continue
         if draft is None:
             if fmt.key(line) == _HEADER_KEY:
                 continue
-            raise ParseError(file, no, f"not a fiches-actions export: expected 'Actions \"…\"', found {line[:60]!r}")
+            raise ParseError(file, no, f"pas un export de fiches actions : 'Actions \"…\"' attendu, "
+                                       f"{line[:60]!r} trouvé")
         found = marks[no - 1]
         if found and no in chosen:
             if found.before is not None:
@@ -209,26 +210,26 @@ def _split_records(lines: list[str], file: str, warnings: list[str]) -> list[_Dr
             continue  # the export writes it between the partners label and the partners
         if found:
             if target is not None:
-                other = f" (line {taken[no]} is)" if no in taken else ""
-                warnings.append(f"{file}:{no}: {found.name!r} is not where the export puts it{other}: "
-                                f"kept as text of {where!r}")
+                other = f" (il y est à la ligne {taken[no]})" if no in taken else ""
+                warnings.append(f"{file}:{no}: {found.name!r} n'est pas où l'export le met{other} : "
+                                f"gardé comme texte de {where!r}")
         elif after_heading and (unknown := fmt.UNKNOWN_RE.match(line)):
             name = unknown["label"] + (" ?" if unknown["mark"] == "?" else "")
-            warnings.append(f"{file}:{no}: unknown label {name!r} kept in extra")
+            warnings.append(f"{file}:{no}: libellé inconnu {name!r} gardé dans extra")
             attr, kind, where, target = "", fmt.TEXT, name, draft.extra.setdefault(name, [])
             after_heading = False
             continue
         elif target is not None and record:  # prose such as `Actions "Jeux en bois"` in a summary
-            warnings.append(f"{file}:{no}: {line[:60]!r} is not followed by {fmt.FIRST_HEADING!r}: "
-                            f"kept as text of {where!r}, not a new fiche")
+            warnings.append(f"{file}:{no}: {line[:60]!r} n'est pas suivi de {fmt.FIRST_HEADING!r} : "
+                            f"gardé comme texte de {where!r}, pas une nouvelle fiche")
         elif target is not None and (looks := fmt.LOOKS_GLUED_RE.search(line)):
-            warnings.append(f"{file}:{no}: line ends like the label {looks['label']!r} but not as the export "
-                            f"glues one: kept as text of {where!r}")
+            warnings.append(f"{file}:{no}: libellé {looks['label']!r} en fin de ligne, mais pas collé comme le fait "
+                            f"l'export : gardé comme texte de {where!r}")
         after_heading = False
         _add(target, kind, line, file, no, warnings)
     if not drafts:
         last = max(no for no, line in enumerate(lines, 1) if line.strip())
-        raise ParseError(file, last, "no record 'Actions \"…\"' in the export")
+        raise ParseError(file, last, "aucune fiche 'Actions \"…\"' dans l'export")
     return drafts
 
 
@@ -237,7 +238,7 @@ def _add(target: list[str] | None, kind: str, line: str, file: str, no: int, war
     if line == "-":
         return
     if target is None:
-        warnings.append(f"{file}:{no}: text outside any field ignored: {line[:60]!r}")
+        warnings.append(f"{file}:{no}: texte hors de tout champ, ignoré : {line[:60]!r}")
     elif kind == fmt.TEXT:
         target.append(line)
     else:
@@ -259,12 +260,14 @@ def _build(draft: _Draft, file: str, warnings: list[str]) -> Action:
             continue
         if not values[attr]:
             values[attr] = lines
-            warnings.append(f"{file}:{no}: {label!r} is empty on line {first}: kept {_text(lines)[:40]!r} from here")
+            warnings.append(f"{file}:{no}: {label!r} est vide à la ligne {first} : gardé {_text(lines)[:40]!r}, "
+                            f"la valeur d'ici")
         elif not lines:
-            warnings.append(f"{file}:{no}: {label!r} is empty here: kept {_text(values[attr])[:40]!r} from line {first}")
+            warnings.append(f"{file}:{no}: {label!r} est vide ici : gardé {_text(values[attr])[:40]!r}, "
+                            f"la valeur de la ligne {first}")
         else:
-            warnings.append(f"{file}:{no}: {label!r} differs from line {first} "
-                            f"({_text(lines)[:40]!r} vs {_text(values[attr])[:40]!r}); kept the first")
+            warnings.append(f"{file}:{no}: {label!r} diffère de la ligne {first} "
+                            f"({_text(lines)[:40]!r} contre {_text(values[attr])[:40]!r}) ; la première valeur est gardée")
     fields_: dict[str, Any] = {}
     evaluation: dict[str, str] = {}
     for attr, lines in values.items():
@@ -276,8 +279,8 @@ def _build(draft: _Draft, file: str, warnings: list[str]) -> Action:
             value = lines[0] if lines else ""
             if len(lines) > 1:
                 warnings.append(
-                    f"{file}:{draft.starts[attr]}: {fmt.LABEL_OF[attr]!r} has several values, kept "
-                    f"{lines[0]!r}, ignored {lines[1:]!r}"
+                    f"{file}:{draft.starts[attr]}: {fmt.LABEL_OF[attr]!r} a plusieurs valeurs : "
+                    f"{lines[0]!r} gardée, {lines[1:]!r} ignorée(s)"
                 )
         if attr.startswith("evaluation."):
             evaluation[attr.partition(".")[2]] = value
@@ -301,7 +304,7 @@ def _collapse_duplicates(
         content.pop("id")
         fingerprint = json.dumps(content, sort_keys=True, ensure_ascii=False)
         if fingerprint in first_line:
-            warnings.append(f"{file}:{no}: exact duplicate of the record on line {first_line[fingerprint]}, skipped")
+            warnings.append(f"{file}:{no}: doublon exact de la fiche de la ligne {first_line[fingerprint]}, ignoré")
             continue
         first_line[fingerprint] = no
         kept.append((no, action))
@@ -315,18 +318,19 @@ def _read_bytes(path: Path) -> bytes:
     try:
         return path.read_bytes()
     except OSError as err:
-        raise ParseError(path, None, f"cannot read the file: {err.strerror}") from err
+        raise ParseError(path, None, f"impossible de lire le fichier : {os_problem(err)}") from err
 
 
 def _decode(data: bytes, file: str | Path) -> str:
     """UTF-8 or a ParseError naming the line of the first bad byte (exports saved as latin-1 happen)."""
     if not data.strip():
-        raise ParseError(file, 1, "empty file")
+        raise ParseError(file, 1, "fichier vide")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as err:
         line = data.count(b"\n", 0, err.start) + 1
-        raise ParseError(file, line, f"not UTF-8 (byte 0x{data[err.start]:02x}); re-save the export as UTF-8") from None
+        raise ParseError(file, line, f"pas en UTF-8 (octet 0x{data[err.start]:02x}) ; réenregistrez l'export "
+                                     f"en UTF-8") from None
 
 
 _PROTOTYPE = Action(id="", title="").to_dict()  # expected JSON type of each field, from the defaults
@@ -337,21 +341,22 @@ def _action_from_json(line: str, file: Path, no: int) -> tuple[Action, bool]:
     try:
         data = json.loads(line)
     except json.JSONDecodeError as err:
-        raise ParseError(file, no, f"invalid JSON: {err.msg} (column {err.colno})") from None
+        raise ParseError(file, no, json_problem(err)) from None
     if not isinstance(data, dict):
-        raise ParseError(file, no, "expected a JSON object")
+        raise ParseError(file, no, "objet JSON attendu")
     unknown = sorted(set(data) - set(_PROTOTYPE))
     if unknown:
-        raise ParseError(file, no, f"unknown field(s) {unknown}")
+        raise ParseError(file, no, f"champ(s) inconnu(s) {unknown}")
     for name, value in data.items():
         reason = _type_error(name, value)
         if reason:
-            raise ParseError(file, no, f"field {name!r}: {reason}")
+            raise ParseError(file, no, f"champ {name!r} : {reason}")
     if not data.get("title", "").strip():
-        raise ParseError(file, no, "field 'title': missing or empty")
+        raise ParseError(file, no, "champ 'title' : absent ou vide")
     given = bool(data.get("id"))
     if given and not ID_RE.match(data["id"]):
-        raise ParseError(file, no, f"field 'id': {data['id']!r} is not lowercase letters, digits and '-'")
+        raise ParseError(file, no, f"champ 'id' : {data['id']!r} n'est pas fait que de minuscules, de chiffres "
+                                   f"et de '-'")
     try:
         return Action.from_dict({**data, "id": data.get("id") or ""}), given
     except (TypeError, ValueError) as err:
@@ -362,12 +367,12 @@ def _type_error(name: str, value: object) -> str | None:
     """Why a JSON value does not fit the Action field, or None."""
     expected = _PROTOTYPE[name]
     if isinstance(expected, str):
-        return None if isinstance(value, str) else "expected a string"
+        return None if isinstance(value, str) else "chaîne attendue"
     if isinstance(expected, list):
         ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
-        return None if ok else "expected a list of strings"
+        return None if ok else "liste de chaînes attendue"
     if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
-        return "expected an object of strings"
+        return "objet de chaînes attendu"
     if name == "evaluation" and set(value) - set(expected):
-        return f"unknown key(s) {sorted(set(value) - set(expected))}"
+        return f"clé(s) inconnue(s) {sorted(set(value) - set(expected))}"
     return None

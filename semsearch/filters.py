@@ -32,7 +32,7 @@ def check(filters: Filters | None) -> dict[str, list[str]]:
     clean: dict[str, list[str]] = {}
     for name, values in (filters or {}).items():
         if name not in FACETS:
-            raise InvalidQuery(name, f"unknown filter; known filters: {', '.join(FACETS)}")
+            raise InvalidQuery(name, f"filtre inconnu ; filtres possibles : {', '.join(FACETS)}")
         kept = [v for v in values if v]
         if kept:
             clean[name] = kept

@@ -42,7 +42,7 @@ from .chunking import DEFAULT_CHUNKING, Chunking, whole_text
 from .corpus import Corpus
 from .derive import cached_analyses, counts, embed
 from .encoders import Encoder
-from .errors import BuildError, IndexMismatchError, IndexMissingError
+from .errors import BuildError, IndexMismatchError, IndexMissingError, os_problem
 from .loading import FORMAT_VERSION, STORE_FILE, Manifest, library_versions
 from .nlp import FrenchNLP
 from .records import Action
@@ -114,9 +114,10 @@ def build_index(
 def _unwritable(index_dir: Path, exc: OSError | sqlite3.OperationalError) -> BuildError:
     """One line for a build the disk refused: where, why, and what to do."""
     where = getattr(exc, "filename", None) or index_dir
-    why = getattr(exc, "strerror", None) or str(exc)
+    said = getattr(exc, "strerror", None) or str(exc)  # the system's or SQLite's own words
+    why = os_problem(exc) if isinstance(exc, OSError) else f"refus de SQLite ({said})"
     errno_ = getattr(exc, "errno", None)
-    if errno_ == 28 or "full" in why:  # ENOSPC, or SQLite's "database or disk is full"
+    if errno_ == 28 or "full" in said:  # ENOSPC, or SQLite's "database or disk is full"
         fix = f"libérez de la place sur le disque de {index_dir}"
     elif errno_ in (13, 30):  # EACCES, EROFS
         fix = f"rendez {index_dir} accessible en écriture à cet utilisateur"
@@ -140,11 +141,12 @@ def _patchable(index_dir: Path, job: _Job) -> Path | None:
     if not same:
         return None
     if not m.files:  # built before checksums were recorded: nothing says its files are still its own
-        log.info("the live build %s has no checksums: full build from the export", path.name)
+        log.info("la construction en service %s n'a pas d'empreintes : construction complète depuis l'export", path.name)
         return None
     problem = damage(path, m.files, STORE_FILE)
     if problem:
-        log.warning("the live build %s is damaged (%s): full build from the export", path.name, problem)
+        log.warning("la construction en service %s est abîmée (%s) : construction complète depuis l'export", path.name,
+                    problem)
         return None
     return path
 
@@ -196,7 +198,7 @@ class _Job:
             old_postings = lexical.Postings.load(previous)
             old_fiche_ids, old_fiches = dense.read_fiches(previous)
         except (sqlite3.Error, OSError, ValueError, RuntimeError) as exc:
-            log.warning("previous build %s unreadable (%s): full build", previous, exc)
+            log.warning("construction précédente %s illisible (%s) : construction complète", previous, exc)
             return None
         wanted = set(keys)
         removed = sorted(rowid for key, rowid in old.items() if key not in wanted)

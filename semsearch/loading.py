@@ -141,7 +141,8 @@ def _check_stamp(manifest: Manifest, encoder_name: str | None, spacy_model: str 
                    for name in sorted(manifest.versions.keys() | running.keys())
                    if manifest.versions.get(name) != running.get(name)]
         if changed:
-            log.info("build %s was made with other library versions: %s", manifest.build_id, ", ".join(changed))
+            log.info("la construction %s a été faite avec d'autres versions des bibliothèques : %s", manifest.build_id,
+                     ", ".join(changed))
 
 
 def _misshapen(path: Path, m: Manifest) -> str | None:

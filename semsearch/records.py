@@ -71,7 +71,7 @@ class Action:
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known
         if unknown:
-            raise ValueError(f"unknown field(s) {sorted(unknown)}")
+            raise ValueError(f"champ(s) inconnu(s) {sorted(unknown)}")
         values = dict(data)
         values["evaluation"] = Evaluation(**(values.get("evaluation") or {}))
         return cls(**values)

@@ -230,8 +230,8 @@ class BuildCache:
             # Derived data only: set aside (for whoever wants to look) and start empty; the build re-embeds.
             aside = path.with_name(f"{path.name}.damaged-{int(time.time())}")
             path.rename(aside)
-            log.warning("build cache %s damaged (%s): moved to %s; this build analyses and embeds everything",
-                        path, problem, aside.name)
+            log.warning("cache de construction %s abîmé (%s) : mis de côté sous %s ; cette construction analyse et "
+                        "encode tout", path, problem, aside.name)
         self.db = sqlite3.connect(path, timeout=30)
         self.db.execute("PRAGMA synchronous = NORMAL")
         with self.db:

@@ -280,6 +280,25 @@ def test_every_error_has_the_one_shape(client: TestClient, method: str, url: str
         assert parameter in payload["error"]["message"]
 
 
+@pytest.mark.parametrize(("method", "url", "body", "reason"), [
+    ("GET", "/search?q=x&limit=101", None, "doit valoir 100 ou moins"),
+    ("GET", "/search?q=x&offset=-1", None, "doit valoir 0 ou plus"),
+    ("GET", "/search?q=x&limit=dix", None, "nombre entier attendu"),
+    ("GET", "/search?q=x&mode=fuzzy", None, "valeurs possibles : 'hybrid', 'semantic' ou 'lexical'"),
+    ("GET", "/search?q=x&departement=49", None, "paramètre inconnu"),
+    ("GET", "/search?q=x&keyword=" + "k" * 201, None, "200 caractère(s) au plus"),
+    ("GET", "/search", None, "paramètre obligatoire absent"),
+    ("POST", "/search", {"q": "x", "limit": True}, "nombre entier JSON attendu"),
+    ("POST", "/search", {"q": "x", "status": "En cours"}, "liste attendue"),
+    ("POST", "/search", "{pas du json", "JSON invalide"),
+])
+def test_validation_reasons_are_in_french(client: TestClient, method: str, url: str, body: Any, reason: str) -> None:
+    kwargs = {"content": body, "headers": {"content-type": "application/json"}} if isinstance(body, str) \
+        else {"json": body}
+    r = client.request(method, url, **kwargs)
+    assert r.status_code == 422 and r.json()["error"]["detail"]["reason"] == reason, r.text
+
+
 def test_an_unexpected_error_is_a_logged_500_without_traceback(client: TestClient, searcher: Searcher,
                                                                monkeypatch: pytest.MonkeyPatch,
                                                                caplog: pytest.LogCaptureFixture) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -92,7 +93,7 @@ def test_a_page_past_the_last_says_how_many_there_are(capsys: pytest.CaptureFixt
 @pytest.mark.parametrize(("argv", "message"), [
     (["show", "no-such-id"], "aucune action n'a l'identifiant « no-such-id »"),
     (["search", "parents", "--limit", "500"], "paramètre « limit » : doit être entre 1 et 100"),
-    (["reindex", "--source", "missing.txt"], "missing.txt"),
+    (["reindex", "--source", "missing.txt"], "missing.txt : impossible de lire le fichier : fichier ou dossier introuvable"),
 ])
 def test_errors_are_one_line_and_exit_2(capsys: pytest.CaptureFixture[str], argv: list[str], message: str) -> None:
     assert main(argv) == 2
@@ -113,8 +114,8 @@ def test_reindex_builds_a_new_index_from_jsonl(tmp_path: Path, corpus, capsys: p
 def test_library_messages_reach_the_terminal(capsys: pytest.CaptureFixture[str]) -> None:
     """A first run exports the encoder for a few seconds: the user is told why it pauses."""
     assert main(["search", "atelier", "--limit", "1"]) == 0
-    logging.getLogger("semsearch.encoders.onnx").info("exporting %s to ONNX", "e5-small-q4.bin")
-    assert "semsearch: exporting e5-small-q4.bin to ONNX" in capsys.readouterr().err
+    logging.getLogger("semsearch.encoders.onnx").info("export de %s en ONNX", "e5-small-q4.bin")
+    assert "semsearch : export de e5-small-q4.bin en ONNX" in capsys.readouterr().err
 
 
 
@@ -134,3 +135,28 @@ def test_help_is_in_french(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert exit_.value.code == 0 and out.startswith("utilisation : semsearch search")
     assert "afficher cette aide" in out and "résultats par page" in out and "show this help" not in out
+    assert "\noptions :\n" in out and "--limit N" in out and "positional arguments" not in out
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["search", "parents", "--limit", "dix"],
+     "argument --limit : nombre entier attendu, pas 'dix' ; voir semsearch search --help"),
+    (["serve", "--port", "huit"], "argument --port : nombre entier attendu, pas 'huit' ; voir semsearch serve --help"),
+    (["search", "parents", "--mode", "flou"], ("argument --mode : choix invalide : 'flou' (choix possibles : "
+                                               "'hybrid', 'semantic', 'lexical') ; voir semsearch search --help")),
+    (["cherche", "parents"], "argument COMMANDE : choix invalide : 'cherche' (choix possibles : 'search', "),
+    ([], "argument(s) obligatoire(s) manquant(s) : COMMANDE ; voir semsearch --help"),
+    (["similar"], "argument(s) obligatoire(s) manquant(s) : ID ; voir semsearch similar --help"),
+    (["search", "parents", "--bavard"], "argument(s) non reconnu(s) : --bavard ; voir semsearch --help"),
+    (["search", "parents", "--limit"], "argument --limit : une valeur attendue"),
+    (["search", "parents", "--st", "x"], "option ambiguë : --st peut être --status, --structure"),
+    (["show", "x", "--json=oui"], "argument --json : ne prend pas de valeur ('oui' donné)"),
+])
+def test_usage_errors_are_one_french_line_and_exit_2(capsys: pytest.CaptureFixture[str], argv: list[str],
+                                                     message: str) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and len(err.strip().splitlines()) == 1
+    assert err.startswith(f"semsearch : erreur : {message}"), err
+    assert not re.search(r"\b(error|usage|invalid|expected|required|unrecognized|ambiguous)\b", err), err

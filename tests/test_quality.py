@@ -50,7 +50,7 @@ def test_query_set_lines_are_parsed_and_errors_name_the_line(tmp_path: Path) -> 
                                                        "world clean up day": 2}
     bad = tmp_path / "bad.tsv"
     bad.write_text("# comment\nquery without tab\n", encoding="utf-8")
-    with pytest.raises(ParseError, match="line 2"):
+    with pytest.raises(ParseError, match="bad.tsv, ligne 2 : deux colonnes séparées par une tabulation attendues"):
         ev.read_queries(bad)
 
 
@@ -59,7 +59,7 @@ def test_judged_titles_meet_the_parsers_titles_and_unknown_ones_are_named(tmp_pa
     titles = {"Défi Mode": "defi-mode-1", "Séjour Adultes": "sejour-2"}
     judged = [ev.Judged("q", {'Défi Mode"': 1, "SÉJOUR adultes": 2})]
     assert ev.resolve(judged, titles, tmp_path)[0].grades == {"defi-mode-1": 1, "sejour-2": 2}
-    with pytest.raises(ParseError, match="Atelier inconnu"):
+    with pytest.raises(ParseError, match="q.tsv : aucune fiche intitulée 'Atelier inconnu' dans l'index"):
         ev.resolve([ev.Judged("q", {"Atelier inconnu": 2})], titles, tmp_path / "q.tsv")
 
 

