@@ -50,7 +50,7 @@ class _EdgeMiddleware:
         try:
             await self.app(scope, receive, stamped)
         except Exception:
-            logger.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+            logger.exception("erreur non traitée sur %s %s", scope.get("method"), scope.get("path"))
             if started:
                 raise
             response = errors.error_response(500, "internal_error",

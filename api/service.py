@@ -135,7 +135,7 @@ class Service:
                 old.retired = True
         if old and done and old.owned:
             old.searcher.index.close()
-        logger.info("index %s live", searcher.index.manifest.build_id)
+        logger.info("index %s en service", searcher.index.manifest.build_id)
 
     # -- reloading ----------------------------------------------------------------------------------
     def _linked_build(self) -> str | None:
@@ -155,8 +155,8 @@ class Service:
                 searcher = engine.open_searcher(self.settings, self.encoder)
             except SemsearchError as exc:
                 self._failed_build, self.load_error = linked, str(exc)
-                kept = "the previous one keeps serving" if self._live is not None else "nothing to serve yet"
-                logger.error("index %s not loaded, %s: %s", linked, kept, exc)
+                kept = "le précédent reste en service" if self._live is not None else "rien à servir pour l'instant"
+                logger.error("index %s non chargé, %s : %s", linked, kept, exc)
                 raise
             self._swap(searcher)
 
@@ -170,7 +170,7 @@ class Service:
             except SemsearchError:
                 pass  # logged and reported by reload; retried when `current` points elsewhere
             except Exception:  # never let the watcher die: later builds must still be picked up
-                logger.exception("unexpected error while loading index %s", linked)
+                logger.exception("erreur inattendue au chargement de l'index %s", linked)
                 self._failed_build = linked
 
     # -- rebuilding ----------------------------------------------------------------------------------

@@ -208,7 +208,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
         raise (IndexDamagedError if isinstance(exc, IndexDamagedError) else SemsearchError)(message) from exc
     base = f"http://{settings.host}:{settings.port}"
     print(f"Service sur {base}, prêt dès « Application startup complete » ci-dessous.\n"
-          f"Navigateur : {base}/docs — essayez : curl '{base}/search?q=precarite%20alimentaire%20en%20rural'",
+          f"Page de recherche : {base}/ — API documentée : {base}/docs",
           flush=True)
     env = serving_env({**os.environ, **to_env(settings)}, settings.workers)
     # This process becomes the service (api/serve.py), its settings in the new environment: the library never

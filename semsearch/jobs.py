@@ -158,9 +158,9 @@ def _reap(child: subprocess.Popen) -> None:
         level, _, message = line.partition(" ")
         named = logging.getLevelName(level)
         if isinstance(named, int):
-            log.log(named, "build: %s", message)
+            log.log(named, "construction : %s", message)
         else:  # a traceback's lines
-            log.warning("build: %s", line)
+            log.warning("construction : %s", line)
 
 
 def _run(lock: int) -> int:
@@ -181,15 +181,15 @@ def _run(lock: int) -> int:
         corpus = load_actions(settings.source)
         status.warnings = len(corpus.warnings)
         for warning in corpus.warnings:
-            log.warning("export: %s", warning)
+            log.warning("export : %s", warning)
         # Every core, at a lower priority (NICE) than the searches of the service that asked for this build.
         encoder = load_encoder(settings.encoder, settings.models_dir, passage_threads=None)
         manifest = build_index(corpus, index_dir, encoder, FrenchNLP(settings.spacy_model), progress=False)
     except SemsearchError as exc:  # the export, the disk: the message says what to do
-        log.error("index build failed, the live index is unchanged: %s", exc)
+        log.error("la construction de l'index a échoué, l'index en service est inchangé : %s", exc)
         status.error, status.failed_at, code = str(exc), timestamp(), 2
     except Exception as exc:  # a bug: its traceback in the service's log
-        log.exception("index build failed, the live index is unchanged")
+        log.exception("la construction de l'index a échoué, l'index en service est inchangé")
         status.error, status.failed_at, code = repr(exc), timestamp(), 1
     else:
         status.build_id, status.error, status.failed_at, code = manifest.build_id, None, None, 0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -111,12 +110,20 @@ def test_reindex_builds_a_new_index_from_jsonl(tmp_path: Path, corpus, capsys: p
     assert main(["--index", str(tmp_path / "idx"), "show", corpus.actions[1].id, "--json"]) == 0
 
 
-def test_library_messages_reach_the_terminal(capsys: pytest.CaptureFixture[str]) -> None:
-    """A first run exports the encoder for a few seconds: the user is told why it pauses."""
-    assert main(["search", "atelier", "--limit", "1"]) == 0
-    logging.getLogger("semsearch.encoders.onnx").info("export de %s en ONNX", "e5-small-q4.bin")
-    assert "semsearch : export de e5-small-q4.bin en ONNX" in capsys.readouterr().err
+def test_library_messages_reach_the_terminal(tmp_path: Path, corpus, capsys: pytest.CaptureFixture[str]) -> None:
+    """What the library says while it works reaches the person at the terminal: here, why a reindex rebuilds
+    everything instead of patching (the live build was damaged)."""
+    from semsearch.corpus import write_jsonl
 
+    source, index_dir = tmp_path / "two.jsonl", tmp_path / "idx"
+    write_jsonl(corpus.actions[:2], source)
+    assert main(["reindex", "--source", str(source), "--out", str(index_dir), "--quiet"]) == 0
+    lexical = (index_dir / "current").resolve() / "lexical.npz"
+    lexical.write_bytes(lexical.read_bytes()[:200])
+    capsys.readouterr()
+    assert main(["reindex", "--source", str(source), "--out", str(index_dir), "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "semsearch : la construction en service" in err and "construction complète" in err, err
 
 
 def test_the_prompt_prints_results_on_stdout_and_errors_on_stderr(monkeypatch: pytest.MonkeyPatch,
