@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from .chunking import Chunking, chunk_action
+from .chunking import Chunking, chunk_action, section_texts
 from .nlp import FrenchNLP
 from .records import Action
 from .words import Term
@@ -100,11 +100,13 @@ def analysis_key(action: Action, nlp_model: str, chunking: Chunking) -> bytes:
 
 
 def analyse_actions(actions: Sequence[Action], nlp: FrenchNLP, chunking: Chunking) -> list[Analysis]:
-    """The analysis of each action: spaCy runs over all their columns, then over all their passages, in batches."""
+    """The analysis of each action: spaCy tags all their columns, parses all their distinct lines into sentences,
+    then tokenizes all their passages, each in one batch."""
     fields = [lexical_fields(a) for a in actions]
     analysed = nlp.terms_many(f[c] for f in fields for c in COLUMNS)
     columns = [{c: next(analysed) for c in COLUMNS} for _ in actions]
-    chunks = [chunk_action(a, nlp.sentences, chunking.words, chunking.overlap) for a in actions]
+    split = nlp.sentence_splitter(text for a in actions for _, text in section_texts(a))
+    chunks = [chunk_action(a, split, chunking.words, chunking.overlap) for a in actions]
     # Passages are cleaned text already (sentences of nlp.clean), so the spans found in them index them as stored.
     spans = nlp.words_many(c.text for cs in chunks for c in cs)
     return [Analysis(cols, [AnalysedChunk(c.section, c.position, c.text,

@@ -100,10 +100,12 @@ def chunk_action(
 ) -> list[Chunk]:
     """All chunks of one action, section by section, in display order."""
     chunks: list[Chunk] = []
-    for section, (_, read) in SECTIONS.items():
-        text = read(action).strip()
-        if not text:
-            continue
+    for section, text in section_texts(action):
         for position, passage in enumerate(pack(split_sentences(text), max_words, overlap)):
             chunks.append(Chunk(action.id, section, position, passage))
     return chunks
+
+
+def section_texts(action: Action) -> list[tuple[str, str]]:
+    """(section, text) of each section the action fills, in display order: what is cut into sentences."""
+    return [(section, text) for section, (_, read) in SECTIONS.items() if (text := read(action).strip())]

@@ -13,7 +13,7 @@ thinc); searches cut queries with words.py.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from functools import cache
 from typing import Any
@@ -72,16 +72,26 @@ class FrenchNLP:
 
     def sentences(self, text: str) -> list[str]:
         """Sentences of a cleaned text; a line break always ends a sentence (fiches use lines as lists)."""
-        out: list[str] = []
-        lines = clean(text).splitlines()
-        for doc in self._nlp.pipe(lines, disable=["lemmatizer", "attribute_ruler", "morphologizer"]):
-            for sent in doc.sents:
-                text = sent.text.strip()
-                if out and not any(ch.isalnum() for ch in text):
-                    out[-1] += text  # stray punctuation the parser split off
-                elif text:
-                    out.append(text)
-        return out
+        return self.sentence_splitter([text])(text)
+
+    def sentence_splitter(self, texts: Iterable[str]) -> Callable[[str], list[str]]:
+        """`sentences` for these texts, answered from one batch where each distinct line is parsed once: the
+        parser is the costliest step of a build, and fiches repeat lines (lists, boilerplate)."""
+        lines = list(dict.fromkeys(line for t in texts for line in clean(t).splitlines()))
+        docs = self._nlp.pipe(lines, disable=["lemmatizer", "attribute_ruler", "morphologizer"])
+        parsed = {line: [s.text.strip() for s in doc.sents] for line, doc in zip(lines, docs)}
+
+        def split(text: str) -> list[str]:
+            out: list[str] = []
+            for line in clean(text).splitlines():
+                for sentence in parsed[line]:
+                    if out and not any(ch.isalnum() for ch in sentence):
+                        out[-1] += sentence  # stray punctuation the parser split off
+                    elif sentence:
+                        out.append(sentence)
+            return out
+
+        return split
 
     def terms(self, text: str) -> list[Term]:
         """Content words of a text as index terms, stop words and punctuation left out."""
