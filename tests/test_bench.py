@@ -86,6 +86,10 @@ def test_generated_queries_are_distinct_and_start_with_the_dev_queries(nlp: Fren
 def test_bench_smoke_writes_every_row(tmp_path: Path) -> None:
     subprocess.run([sys.executable, str(ROOT / "scripts" / "bench.py"), "--smoke", "--out", str(tmp_path)],
                    cwd=ROOT, check=True, capture_output=True, timeout=600)
+    built = json.loads((tmp_path / "real_build.json").read_text())
+    # The real build analysed and embedded everything itself, and timed each stage.
+    assert built["n"] == built["analysed"] == 3 and built["embedded"] == built["distinct_passages"] + 3
+    assert set(built["seconds"]) == {"parse", "analyse", "embed", "index"} and all(built["seconds"].values())
     rows = json.loads((tmp_path / "results.json").read_text())["rows"]
     assert [r["n"] for r in rows] == [40]
     row = rows[0]
