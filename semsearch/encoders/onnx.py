@@ -189,6 +189,9 @@ class OnnxE5Encoder:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # No memory arena: it keeps the largest batch's activations for the life of the process (~40 MB after a
+        # rebuild's passages) for no measurable speed (query p50 10.8 -> 9.9 ms, 32 passages 1.07 -> 1.02 s).
+        options.enable_cpu_mem_arena = False
         try:
             return ort.InferenceSession(str(self._graph), options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own untyped errors for a damaged file
