@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from semsearch import filters as flt
 from semsearch.search import FACET_LIMIT, MAX_QUERY_CHARS
+from semsearch.similar import MAX_EXAMPLES
 from semsearch.wire import (
     ActionCard,
     ActionListResponse,
@@ -22,6 +23,7 @@ from semsearch.wire import (
     FacetsResponse,
     FacetValueOut,
     FoundOut,
+    LikedOut,
     PassageOut,
     ResultOut,
     SearchResponse,
@@ -44,6 +46,7 @@ __all__ = [
     "Facets",
     "FacetsResponse",
     "FoundOut",
+    "LikedOut",
     "PassageOut",
     "ResultOut",
     "SearchResponse",
@@ -56,12 +59,15 @@ __all__ = [
 ]
 
 EXAMPLE_QUERY = "précarité alimentaire en rural"
+EXAMPLE_LIKE = ["seniors-prevention-des-chutes-269be8", "covid-et-apres-d21623"]  # ids of the sample export
+EXAMPLE_UNLIKE = ["tiers-lieu-numerique-0e7eb6"]
 MAX_FILTER_VALUES = 20
 # Deep pages are for programs walking a listing, and the index holds thousands of fiches, not millions: a
 # bound keeps `offset + limit` a small number everywhere below (ranking keeps that many results).
 MAX_OFFSET = 10_000
 FilterValue = Annotated[str, StringConstraints(max_length=200)]
 FilterValues = Annotated[list[FilterValue], Field(max_length=MAX_FILTER_VALUES)]
+ActionId = Annotated[str, StringConstraints(max_length=200)]
 SearchMode = Literal["hybrid", "semantic", "lexical"]  # semsearch.search.MODES, spelt out for the schema
 
 
@@ -125,6 +131,23 @@ class SearchBody(SearchParams):
 
 class SimilarParams(FilterParams, _FacetLimit, _Page):
     limit: int = Field(default=5, ge=1, le=100, description="résultats par page (1 à 100)")
+
+
+class _Examples(BaseModel):
+    like: list[ActionId] = Field(min_length=1, max_length=MAX_EXAMPLES, examples=[EXAMPLE_LIKE],
+                                 description=f"identifiants des fiches aimées (1 au moins ; {MAX_EXAMPLES} fiches "
+                                             f"au plus avec unlike)")
+    unlike: list[ActionId] = Field(default=[], max_length=MAX_EXAMPLES, examples=[EXAMPLE_UNLIKE],
+                                   description="identifiants des fiches dont on ne veut pas d'autres pareilles")
+
+
+class RecommendBody(FilterParams, _FacetLimit, _Page, _Examples):
+    """POST /recommend's JSON object: liked and unliked fiches, then the page and the filters of POST /search,
+    strict like SearchBody."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={
+        "examples": [{"like": EXAMPLE_LIKE, "unlike": EXAMPLE_UNLIKE, "limit": 5, "status": ["En cours"]}]
+    })
 
 
 class ListParams(FilterParams, _FacetLimit, _Page):

@@ -71,6 +71,18 @@ def similar(live: Live, action_id: str, params: Annotated[m.SimilarParams, Query
     return m.from_results(live.similar(action_id, params.filters(), params.limit, params.offset, params.facet_limit))
 
 
+@router.post("/recommend", response_model=m.SearchResponse, tags=["recherche"],
+             responses=_errors(404, 413, 422, 503),
+             summary="Projets qui pourraient inspirer, d'après plusieurs fiches aimées (et d'autres écartées)")
+def recommend(live: Live, params: Annotated[m.RecommendBody, Body()]) -> m.SearchResponse:
+    """Les fiches les plus proches des fiches aimées (`like`, une au moins), par le sens, les mots et les
+    mots-clés, et éloignées des fiches écartées (`unlike`) ; jamais l'une d'elles. Chaque résultat nomme la
+    fiche aimée dont il est le plus proche (`explanation.closest_liked`) et dit pourquoi. Filtres et pages
+    comme `POST /search`."""
+    return m.from_results(live.recommend(params.like, params.unlike, params.filters(), params.limit, params.offset,
+                                         params.facet_limit))
+
+
 # -- actions and facets -----------------------------------------------------------------------------
 @router.get("/actions/{action_id}", response_model=m.ActionOut, tags=["actions"], responses=_errors(404, 503),
             summary="La fiche complète d'une action")

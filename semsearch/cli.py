@@ -1,4 +1,4 @@
-"""The `semsearch` command: search, similar, show, reindex, eval and serve, readable or --json."""
+"""The `semsearch` command: search, similar, recommend, show, reindex, eval and serve, readable or --json."""
 
 from __future__ import annotations
 
@@ -54,9 +54,11 @@ def _print_hit(mark: str, hit: Hit) -> None:
 
 
 def _print_results(results: SearchResults) -> None:
-    similar = results.mode == "similar"
+    similar = results.mode in ("similar", "recommend")
     if not results.hits:
-        if similar:
+        if results.mode == "recommend":
+            print(f"Aucun projet à proposer d'après « {results.query} » avec ces filtres.")
+        elif similar:
             print(f"Aucun projet comparable à « {results.query} » avec ces filtres.")
         elif results.total:
             print(f"Rien après la {results.offset}e fiche : « {results.query} » en trouve {results.total}.")
@@ -69,7 +71,8 @@ def _print_results(results: SearchResults) -> None:
             if hints.without_filters:
                 print(f"{hints.without_filters} fiche(s) sans les filtres : retirez-en un.")
     else:
-        found = "projet(s) comparable(s) à" if similar else "fiche(s) pour"
+        found = {"similar": "projet(s) comparable(s) à", "recommend": "projet(s) qui pourraient vous inspirer, "
+                 "d'après"}.get(results.mode, "fiche(s) pour")
         print(f"{results.total} {found} « {results.query} »\n")
     for rank, hit in enumerate(results.hits, start=results.offset + 1):
         _print_hit(f"{rank}.", hit)
@@ -131,6 +134,14 @@ def cmd_similar(args: argparse.Namespace) -> None:
     from .engine import open_searcher
 
     results = open_searcher(_settings(args)).similar(args.id, _filters(args), args.limit)
+    _emit(results, args.json, _print_results, wire.from_results)
+
+
+def cmd_recommend(args: argparse.Namespace) -> None:
+    from .engine import open_searcher
+
+    results = open_searcher(_settings(args)).recommend(args.like, args.unlike or [], _filters(args), args.limit,
+                                                       args.offset)
     _emit(results, args.json, _print_results, wire.from_results)
 
 
@@ -294,7 +305,17 @@ def parser() -> argparse.ArgumentParser:
     m.add_argument("id", metavar="ID", help="identifiant de l'action (ligne « id : » des résultats)")
     m.add_argument("--limit", type=_integer, default=5, metavar="N", help="résultats (1 à 100, défaut : 5)")
     m.set_defaults(func=cmd_similar)
-    for command in (s, m):
+
+    rc = sub.add_parser("recommend", help="projets qui pourraient inspirer, d'après plusieurs fiches aimées")
+    rc.add_argument("--like", action="append", required=True, metavar="ID",
+                    help="identifiant d'une fiche aimée (répété : plusieurs fiches ; une au moins)")
+    rc.add_argument("--unlike", action="append", metavar="ID",
+                    help="identifiant d'une fiche dont on ne veut pas d'autres pareilles (répétable)")
+    rc.add_argument("--limit", type=_integer, default=10, metavar="N", help="résultats (1 à 100, défaut : 10)")
+    rc.add_argument("--offset", type=_integer, default=0, metavar="N",
+                    help="rang du premier résultat montré (défaut : 0)")
+    rc.set_defaults(func=cmd_recommend)
+    for command in (s, m, rc):
         for facet in FACETS:
             command.add_argument(f"--{facet}", action="append", metavar="VALEUR",
                                  help="filtre (répété : l'une ou l'autre valeur ; filtres différents : tous)")

@@ -9,6 +9,14 @@ from .passages import Found, Passage
 from .records import Action
 
 
+@dataclass(frozen=True)
+class LikedFiche:
+    """A fiche the person liked, as a recommendation names it."""
+
+    id: str
+    title: str
+
+
 @dataclass
 class Explanation:
     """Why an action is in the results, for people (`reasons`, in French) and for programs (the rest)."""
@@ -22,6 +30,7 @@ class Explanation:
     like: str | None = None  # title of the best match this one resembles (feedback)
     shared_keywords: list[str] = field(default_factory=list)  # similar actions
     shared_words: list[str] = field(default_factory=list)  # similar actions: distinctive words both fiches use
+    closest_liked: LikedFiche | None = None  # recommendations: the liked fiche this one is closest to
 
 
 @dataclass

@@ -1,6 +1,7 @@
 """A search over an index, stage by stage: query analysis (query.py), lexical (lexical.py) and dense
 (semantic.py) evidence, their fusion into one score and one matching set (fusion.py), then the page: filters
-and facets (filters.py), passages and reasons (passages.py). Similar actions are in similar.py.
+and facets (filters.py), passages and reasons (passages.py). Similar actions and recommendations from several
+fiches are in similar.py.
 
 One search defines one set of matching actions, independent of paging and filters: `total`, the facet counts
 and every page are computed over that set intersected with the filters. Weaker neighbours come apart.
@@ -27,7 +28,7 @@ from .query import QueryAnalyser, QueryWord
 from .records import Action
 from .results import Explanation, Hit, Listing, SearchResults, Suggestions
 from .semantic import DenseSearch, SemanticMatches
-from .similar import Recommender, SimilarWeights, page
+from .similar import Recommender, SimilarWeights, examples, page
 
 __all__ = ["MODES", "Hit", "Listing", "Passage", "SearchResults", "Searcher"]
 
@@ -195,23 +196,53 @@ class Searcher:
         source_row = self.rowid(action_id)
         source = self._action(source_row)
         candidates = self.recommender.candidates(source_row)
-        ranked = page(candidates, self._facets.mask(chosen))
-        target = self.index.fiche_matrix[int(np.searchsorted(self.index.fiche_ids, source_row))]
+        ranked = page(candidates.score, self._facets.mask(chosen))
 
         def passage_of(rowid: int, terms: set[str]) -> Passage | None:
-            chunks = store.chunks_of(self.index.db, rowid)
-            return closest(chunks, self._chunk_vectors(chunks), target, terms)
+            return self._passage_near(rowid, source_row, terms)
 
         hits = [self.recommender.hit(source, int(r), float(candidates.score[r]), candidates.terms,
                                      self.analyser.display, passage_of) for r in ranked[offset:offset + limit]]
         facets = self._facets.counts(np.flatnonzero(np.isfinite(candidates.score)), chosen, facet_limit)
         return SearchResults(source.title, "similar", len(ranked), offset, limit, hits, facets)
 
+    def recommend(self, like: list[str], unlike: list[str] | None = None, filters: flt.Filters | None = None,
+                  limit: int = 10, offset: int = 0, facet_limit: int | None = FACET_LIMIT) -> SearchResults:
+        """Actions close to several liked ones and away from unliked ones (similar.py), never one of them nor a
+        copy; `query` is the liked fiches' titles, joined by " ; "."""
+        _check_page(limit, offset, facet_limit)
+        chosen = flt.check(filters)
+        like, unlike = examples(like, unlike or [])
+        liked_rows, unliked_rows = [self.rowid(i) for i in like], [self.rowid(i) for i in unlike]
+        liked_copies = set(self._identity[liked_rows].tolist())
+        for action_id, row in zip(unlike, unliked_rows):
+            if int(self._identity[row]) in liked_copies:
+                raise InvalidQuery("unlike", f"« {action_id} » est une copie d'une fiche aimée : une fiche ne peut "
+                                             f"pas être à la fois aimée et écartée")
+        liked = [self._action(r) for r in liked_rows]
+        blend = self.recommender.blend(liked_rows, unliked_rows)
+        ranked = page(blend.score, self._facets.mask(chosen))
+
+        def passage_of(rowid: int, near: int, terms: set[str]) -> Passage | None:
+            return self._passage_near(rowid, liked_rows[near], terms)
+
+        hits = [self.recommender.recommendation(liked, blend, int(r), self.analyser.display, passage_of)
+                for r in ranked[offset:offset + limit]]
+        facets = self._facets.counts(np.flatnonzero(np.isfinite(blend.score)), chosen, facet_limit)
+        return SearchResults(" ; ".join(a.title for a in liked), "recommend", len(ranked), offset, limit, hits,
+                             facets)
+
+    def _passage_near(self, rowid: int, source_row: int, terms: set[str]) -> Passage | None:
+        """The passage of an action closest to another action's fiche vector, `terms` highlighted."""
+        target = self.index.fiche_matrix[int(np.searchsorted(self.index.fiche_ids, source_row))]
+        chunks = store.chunks_of(self.index.db, rowid)
+        return closest(chunks, self._chunk_vectors(chunks), target, terms)
+
     def similar_order(self, action_id: str, weights: SimilarWeights | None = None) -> list[str]:
         """Every other action, most similar first, with these weights or others (the evaluation reads it all)."""
         recommender = self.recommender if weights is None else Recommender(
             self.lexical, self.dense.like, self._facets, self._action, self._exists, self._identity, weights)
-        ranked = page(recommender.candidates(self.rowid(action_id)), self._exists)
+        ranked = page(recommender.candidates(self.rowid(action_id)).score, self._exists)
         return [self.action_id(int(r)) for r in ranked]
 
     def listing(self, filters: flt.Filters | None = None, limit: int = 20, offset: int = 0,

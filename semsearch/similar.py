@@ -8,6 +8,12 @@ The dense side compares whole fiches with the corpus mean removed (semantic.Dens
 side is Elasticsearch's more_like_this: the source's MLT_TERMS terms of highest tf x idf, searched as a
 query with BM25; the structured side counts what an editor looks at first. z are taken over the candidates.
 The weights are chosen by cross-validation on the editors' lists (docs/QUALITY.md).
+
+A recommendation (POST /recommend) starts from several fiches a centre likes, and some it does not want more of:
+
+    recommendation = max over liked l of similarity(l) - UNLIKE_WEIGHT x max(0, max over unliked u of similarity(u))
+
+each result shown with the liked fiche it is closest to and the reasons of that pair.
 """
 
 from __future__ import annotations
@@ -18,16 +24,24 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .errors import InvalidQuery
 from .filters import FacetTable
 from .lexical import LexicalIndex
 from .passages import Passage
 from .records import Action
-from .results import Explanation, Hit
+from .results import Explanation, Hit, LikedFiche
 from .words import fold
 
 MLT_TERMS = 25  # Elasticsearch's more_like_this max_query_terms
 REASON_WORDS = 4  # shared distinctive words named in a recommendation's reasons
 EXCERPT = 90  # characters of the closest passage quoted in the reasons
+# Liked and unliked fiches of one recommendation, together: each costs one similarity over the whole corpus (a
+# fiche-matrix product and a more-like-this query), and a centre's selection is a handful of fiches.
+MAX_EXAMPLES = 20
+# How much closeness to an unliked fiche takes off. Half: a fiche as close to an unliked fiche as to a liked one
+# keeps half its score, so "not this kind" moves such fiches down without emptying a theme the liked and unliked
+# fiches share (no labelled recommendations to tune it on; a round, explainable value).
+UNLIKE_WEIGHT = 0.5
 
 
 @dataclass(frozen=True)
@@ -111,9 +125,65 @@ class Recommender:
             reasons.append(f"Passage proche : « {textwrap.shorten(passage.text, EXCERPT, placeholder=' …')} »")
         return Hit(other, score, passage, Explanation(reasons=reasons, shared_keywords=shared, shared_words=words))
 
+    def blend(self, liked: list[int], unliked: list[int]) -> Blend:
+        """Every action's similarity to several liked actions and away from unliked ones (rowids, liked not empty).
 
-def page(candidates: Candidates, allowed: np.ndarray) -> np.ndarray:
+        The likes combine by their best, not their mean: a centre's fiches often span several themes, and the
+        mean would favour fiches vaguely close to all of them over a fiche that is a close match for one; with
+        the best, each result is anchored to one liked fiche, the one its reasons name. Closeness to the unliked
+        fiches counts only above the average (the similarities are z-scores), so being unlike them is no merit.
+        """
+        per_like = [self.candidates(r) for r in liked]
+        scores = np.vstack([c.score for c in per_like])
+        score = scores.max(axis=0)
+        if unliked:
+            away = np.vstack([self.candidates(r).score for r in unliked]).max(axis=0)
+            score = score - UNLIKE_WEIGHT * np.maximum(away, 0.0)
+        given = np.isin(self.identity, self.identity[np.asarray(liked + unliked, dtype=np.int64)])
+        score = np.where(self.exists & ~given, score, -np.inf)  # never a given fiche, nor a copy of one
+        return Blend(score, scores.argmax(axis=0), per_like)
+
+    def recommendation(self, liked: list[Action], blend: Blend, rowid: int, display: Callable[[str], str],
+                       passage_of: Callable[[int, int, set[str]], Passage | None]) -> Hit:
+        """A recommended action with the liked fiche it is closest to and the reasons of that pair;
+        `passage_of(rowid, liked index, terms)`: the action's passage closest to that liked fiche."""
+        near = int(blend.closest[rowid])
+        source = liked[near]
+        hit = self.hit(source, rowid, float(blend.score[rowid]), blend.liked[near].terms, display,
+                       lambda r, terms: passage_of(r, near, terms))
+        hit.explanation.closest_liked = LikedFiche(source.id, source.title)
+        hit.explanation.reasons.insert(0, f"Proche de « {source.title} »")
+        return hit
+
+
+@dataclass(frozen=True)
+class Blend:
+    """Every action's recommendation score, and for each the liked fiche it is closest to."""
+
+    score: np.ndarray  # per rowid; -inf for the given fiches, their copies and unused rowids
+    closest: np.ndarray  # per rowid, the index in the liked list of the most similar liked fiche
+    liked: list[Candidates]  # each liked fiche's similarities and distinctive terms, in the liked order
+
+
+def examples(like: list[str], unlike: list[str]) -> tuple[list[str], list[str]]:
+    """The liked and unliked ids of a recommendation, each once in the order given; InvalidQuery naming the
+    parameter when there is no liked fiche, too many, or a fiche both liked and unliked."""
+    like, unlike = list(dict.fromkeys(like)), list(dict.fromkeys(unlike))
+    if not like:
+        raise InvalidQuery("like", "au moins une fiche aimée est nécessaire (identifiants dans like)")
+    if len(like) + len(unlike) > MAX_EXAMPLES:
+        raise InvalidQuery("like" if len(like) > MAX_EXAMPLES or not unlike else "unlike",
+                           f"{MAX_EXAMPLES} fiches au plus en tout (like et unlike), "
+                           f"{len(like) + len(unlike)} données")
+    both = [i for i in unlike if i in set(like)]
+    if both:
+        raise InvalidQuery("unlike", f"« {both[0]} » est aussi dans like : une fiche ne peut pas être à la fois "
+                                     f"aimée et écartée")
+    return like, unlike
+
+
+def page(score: np.ndarray, allowed: np.ndarray) -> np.ndarray:
     """Rowids of the allowed candidates, most similar first (ties in rowid order)."""
-    ids = np.flatnonzero(allowed & np.isfinite(candidates.score))
-    return ids[np.lexsort((ids, -candidates.score[ids]))]
+    ids = np.flatnonzero(allowed & np.isfinite(score))
+    return ids[np.lexsort((ids, -score[ids]))]
 

@@ -32,6 +32,13 @@ class FoundOut(BaseModel):
     places: list[str] = Field(description="sections ou champs de la fiche qui le contiennent", examples=[["Résumé"]])
 
 
+class LikedOut(BaseModel):
+    """A liked fiche, as a recommendation names it."""
+
+    id: str
+    title: str
+
+
 class ExplanationOut(BaseModel):
     reasons: list[str] = Field(description="pourquoi ce résultat, en français, pour les personnes",
                                examples=[["Mots trouvés dans le passage : précarité, alimentaire"]])
@@ -45,6 +52,8 @@ class ExplanationOut(BaseModel):
     shared_keywords: list[str] = Field(description="mots-clés en commun (actions similaires)")
     shared_words: list[str] = Field(default_factory=list, description="mots distinctifs que les deux fiches "
                                     "emploient (actions similaires)")
+    closest_liked: LikedOut | None = Field(default=None, description="/recommend : la fiche aimée dont celle-ci "
+                                           "est la plus proche, celle dont parlent les raisons ; null ailleurs")
 
 
 class ActionCard(BaseModel):
@@ -85,7 +94,8 @@ class SuggestionsOut(BaseModel):
 
 
 class SearchResponse(BaseModel):
-    query: str = Field(description="la requête telle que cherchée (/similar : le titre de l'action source)")
+    query: str = Field(description="la requête telle que cherchée (/similar : le titre de l'action source ; "
+                                   "/recommend : les titres des fiches aimées, séparés par « ; »)")
     mode: str
     total: int = Field(description="nombre de fiches qui répondent à la recherche, filtres appliqués : le même sur "
                                    "chaque page ; 0 quand aucune ne répond")
@@ -169,7 +179,9 @@ def from_hit(hit: Hit) -> ResultOut:
                                    elsewhere=[FoundOut(word=f.word, places=f.places) for f in e.elsewhere],
                                    lexical_rank=e.lexical_rank, semantic_rank=e.semantic_rank,
                                    semantic_score=e.semantic_score, like=e.like, shared_keywords=e.shared_keywords,
-                                   shared_words=e.shared_words),
+                                   shared_words=e.shared_words,
+                                   closest_liked=None if e.closest_liked is None else
+                                   LikedOut(id=e.closest_liked.id, title=e.closest_liked.title)),
     )
 
 
