@@ -67,12 +67,13 @@ class Page:
         return self.settle()
 
     def settle(self) -> Page:
-        """Wait until the script has drawn the answer: it marks the body aria-busy while it waits for the
-        API, and data-typing while a typed search waits for the pause in typing."""
+        """Wait until the script has drawn the answer: it marks the body (and the selection's area, for its
+        proposals) aria-busy while it waits for the API, and data-typing while a typed search waits for the
+        pause in typing."""
         from selenium.webdriver.support.ui import WebDriverWait
 
         WebDriverWait(self.driver, WAIT_S).until(lambda d: d.execute_script(
-            "return document.readyState === 'complete' && !document.body.hasAttribute('aria-busy')"
+            "return document.readyState === 'complete' && !document.querySelector('[aria-busy]')"
             " && !document.body.hasAttribute('data-typing')"
             " && document.getElementById('fiche-title').textContent !== 'Chargement de la fiche…'"))
         return self

@@ -10,6 +10,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import Iterator
+from itertools import pairwise
 from urllib.parse import urlsplit
 
 import httpx
@@ -309,6 +310,153 @@ def test_a_fiche_opens_on_its_summary_with_similar_fiches_and_why(page: Page, id
     page.open("/fiche/nexiste-pas-000000")
     error = page.text("#error")
     assert error.startswith("Cette fiche n'existe pas") and "404" not in error
+
+
+# -- "Ma sélection" and the fiches proposed from it -----------------------------------------------------
+def recommend(base: str, **body) -> dict:
+    response = httpx.post(base + "/recommend", json=body, timeout=30)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def tray_titles(page: Page) -> list[str]:
+    return [a.text for a in page.css("#selection-list .tray-title")]
+
+
+def selection_in_url(page: Page) -> tuple[list[str], list[str]]:
+    params = page.url_params()
+    return (params.get("sel", [""])[0].split(",") if "sel" in params else [],
+            params.get("non", [""])[0].split(",") if "non" in params else [])
+
+
+def has_focus(page: Page, element) -> bool:
+    return page.js("return document.activeElement === arguments[0]", element)
+
+
+def assert_proposals(page: Page, like: list[str], unlike: list[str], kept_titles: list[str]) -> list[str]:
+    """The proposals are the API's, none of them a chosen fiche, each saying which kept fiche it is close to."""
+    expected = recommend(page.base, like=like, unlike=unlike, limit=5)["results"]
+    shown = page.titles("#inspire-list")
+    assert shown and shown == [r["title"] for r in expected]
+    assert not {r["id"] for r in expected} & set(like + unlike)
+    kept = [q(t) for t in kept_titles]
+    for card, result in zip(page.css("#inspire-list .card"), expected, strict=True):
+        why = page.js("return arguments[0].querySelector('.why').textContent", card)
+        assert why.startswith(f"Proche de {q(result['explanation']['closest_liked']['title'])}"), why
+        assert any(why.startswith(f"Proche de {k}") for k in kept), why
+        assert not re.search(r"\d|\b(similarité|rang|score)\b", why, re.IGNORECASE), why
+    return shown
+
+
+def test_fiches_added_from_the_results_fill_the_tray_and_bring_fiches_that_could_inspire(page: Page) -> None:
+    page.open(query(q=QUERY))
+    assert page.text("#selection-heading") == "Ma sélection (0)"
+    assert page.one("#selection-empty").is_displayed() and not page.one("#inspire").is_displayed()
+    chosen = page.titles()[:2]
+    buttons = page.css("#results .select-button")[:2]
+    assert [b.get_attribute("aria-pressed") for b in buttons] == ["false", "false"]
+    for button in buttons:
+        assert button.text == "Ajouter à ma sélection"
+        button.click()
+        page.settle()
+    assert [b.get_attribute("aria-pressed") for b in buttons] == ["true", "true"]
+    assert buttons[0].text == "Retirer de ma sélection" and has_focus(page, buttons[1])
+    assert page.text("#selection-heading") == "Ma sélection (2)" and tray_titles(page) == chosen
+    assert page.text("#selection-link") == "Ma sélection (2)"
+    like = [b.get_attribute("data-select") for b in buttons]
+    assert selection_in_url(page) == (like, []) and page.url_params()["q"] == [QUERY]
+    assert page.titles() == chosen + page.titles()[2:]  # the results stay as they were
+    before = assert_proposals(page, like, [], chosen)
+    assert page.accessibility_violations() == []
+    headings = page.js("return [...document.querySelectorAll('h1, h2, h3')].filter(h => h.getClientRects().length)"
+                       ".map(h => Number(h.tagName[1]))")
+    assert headings[0] == 1 and all(b - a <= 1 for a, b in pairwise(headings)), headings
+    page.one("#selection-link").click()
+    assert page.focused() == "selection-heading"
+    page.shoot("08-selection", full=True)
+
+    # "Pas ce genre" on the second: it moves to `non`, and the proposals turn away from it.
+    page.one(f"#selection-list [data-unlike='{like[1]}']").click()
+    page.settle()
+    assert selection_in_url(page) == (like[:1], like[1:])
+    assert page.one(f"#selection-list [data-unlike='{like[1]}']").get_attribute("aria-pressed") == "true"
+    assert has_focus(page, page.one(f"#selection-list [data-unlike='{like[1]}']"))
+    assert page.text("#selection-heading") == "Ma sélection (2)"
+    after = assert_proposals(page, like[:1], like[1:], chosen[:1])
+    assert after != before
+
+    # A reload, or the link shared, gives the same tray and proposals.
+    page.open(urlsplit(page.driver.current_url).path + "?" + urlsplit(page.driver.current_url).query)
+    assert tray_titles(page) == chosen and page.titles("#inspire-list") == after
+    assert page.one(f"#selection-list [data-unlike='{like[1]}']").get_attribute("aria-pressed") == "true"
+
+    # Back undoes the last change; a new search keeps the selection.
+    page.driver.back()
+    page.settle()
+    assert selection_in_url(page) == (like, []) and page.titles("#inspire-list") == before
+    from selenium.webdriver.common.keys import Keys
+
+    box = page.one("#q")
+    box.clear()
+    box.send_keys("parents" + Keys.ENTER)
+    page.settle()
+    assert page.url_params()["q"] == ["parents"] and selection_in_url(page) == (like, [])
+    assert tray_titles(page) == chosen
+
+    # Removing one from the tray.
+    page.one(f"#selection-list [data-remove='{like[0]}']").click()
+    page.settle()
+    assert selection_in_url(page) == (like[1:], []) and tray_titles(page) == chosen[1:]
+    assert page.text("#selection-heading") == "Ma sélection (1)"
+
+    # A proposal can join the selection too; the keyboard follows it into the tray.
+    proposed = page.one("#inspire-list .select-button")
+    added = proposed.get_attribute("data-select")
+    proposed.click()
+    page.settle()
+    assert selection_in_url(page) == ([*like[1:], added], []) and page.text("#selection-heading") == "Ma sélection (2)"
+    assert added not in [b.get_attribute("data-select") for b in page.css("#inspire-list .select-button")]
+    assert page.js("return document.activeElement.dataset.remove") == added
+
+
+def test_a_fiche_page_adds_itself_to_the_selection_and_unknown_ids_are_dropped_politely(
+        page: Page, ids: dict[str, str]) -> None:
+    first = ids[FIRST]
+    page.open(query(q=QUERY, sel=first))
+    assert tray_titles(page) == [FIRST]
+    other = page.titles()[1]
+    # The selection follows the links: to a fiche, and back to the results.
+    next(a for a in page.css("#results .card-title a") if a.text == other).click()
+    page.settle()
+    assert urlsplit(page.driver.current_url).path == f"/fiche/{ids[other]}"
+    assert selection_in_url(page) == ([first], [])
+    button = page.one("#fiche-select")
+    assert button.get_attribute("aria-pressed") == "false" and button.text == "Ajouter à ma sélection"
+    button.click()
+    page.settle()
+    assert button.get_attribute("aria-pressed") == "true" and button.text == "Retirer de ma sélection"
+    assert selection_in_url(page) == ([first, ids[other]], []) and tray_titles(page) == [FIRST, other]
+    assert page.titles("#inspire-list")
+    page.one("#back").click()
+    page.settle()
+    assert page.url_params()["q"] == [QUERY] and selection_in_url(page) == ([first, ids[other]], [])
+    assert [b.get_attribute("aria-pressed") for b in page.css("#results .select-button")][:2] == ["true", "true"]
+
+    # Ids that do not exist (any more): dropped from the URL, a sentence says so, the rest works.
+    page.open(f"/?sel={first},nexiste-pas-000000&non=nexiste-plus-111111", size=PHONE)
+    assert selection_in_url(page) == ([first], [])
+    assert page.text("#selection-notice").startswith("2\u00a0fiches de votre sélection n'existent plus")
+    assert page.one("#error").get_attribute("hidden") is not None
+    assert tray_titles(page) == [FIRST] and page.titles("#inspire-list")
+    assert page.js("return document.documentElement.scrollWidth <= window.innerWidth")
+    assert page.accessibility_violations() == []
+    page.one("#selection-link").click()
+    page.shoot("09-selection-telephone")
+
+    # Only "Pas ce genre" left: a hint, no error.
+    page.open(f"/?non={first}")
+    assert "Gardez au moins une fiche" in page.text("#inspire-empty") and not page.titles("#inspire-list")
+    assert page.one("#inspire-error").get_attribute("hidden") is not None
 
 
 # -- phone and keyboard ----------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import { $ } from "./dom.js";
 import { clearFiche, renderFiche } from "./fiche.js";
 import { closePanel, installPanel } from "./panel.js";
 import { onNavigate, renderSearch, restoreFacetFocus } from "./search.js";
+import { installSelection, refreshLinks, renderSelection } from "./selection.js";
 import { MODES, PageError, messageFor, readState, searchUrl } from "./state.js";
 
 const DEBOUNCE_MS = 250; // a pause in typing this long starts a search
@@ -54,10 +55,11 @@ async function render({ moved = false, typing = false } = {}) {
   if (id) closePanel();
   syncForm(state, typing);
   document.body.setAttribute("aria-busy", "true");
+  renderSelection(); // the tray, beside the view: redrawn only when the URL's selection changed
   try {
     if (id) await renderFiche(decodeURIComponent(id), signal, { moved });
     else await renderSearch(state, signal, { moved });
-    if (mine === sequence) restoreFacetFocus();
+    if (mine === sequence) { refreshLinks(); restoreFacetFocus(); }
   } catch (error) {
     if (error.name === "AbortError" || mine !== sequence) return;
     showError(error instanceof PageError ? error.message : messageFor(0));
@@ -134,7 +136,7 @@ function onClick(event) {
   if (!ficheId() && url.pathname.startsWith("/fiche/")) {
     // The fiche's back link returns to these exact results.
     stopTyping();
-    $("back").setAttribute("href", location.pathname + location.search);
+    $("back").setAttribute("href", location.pathname + location.search); // the selection follows (refreshLinks)
     history.pushState({ fromSearch: true }, "", url.pathname + url.search + url.hash);
     render({ moved: true });
     return;
@@ -152,6 +154,7 @@ function onSkip(event) {
 
 function start() {
   installPanel();
+  installSelection();
   $("skip").addEventListener("click", onSkip);
   onNavigate(navigate);
   $("search-form").addEventListener("submit", onSubmit);

@@ -3,6 +3,7 @@
  * mean nothing to the people reading. */
 
 import { el, fold, label, quote, truncate } from "./dom.js";
+import { readSelection } from "./state.js";
 
 // The library's passage made of the title and keywords, which the card shows anyway.
 const OVERVIEW = "overview";
@@ -64,6 +65,30 @@ export function similarReasons(result, source) {
   return out;
 }
 
+// "Proche de « … »" (the liked fiche this one is closest to), then the same reasons as a similar fiche's,
+// against that liked fiche (`source`, when the page has it).
+export function recommendReasons(result, source) {
+  const closest = result.explanation.closest_liked;
+  const out = closest ? [`Proche de ${quote(closest.title)}`] : [];
+  return out.concat(similarReasons(result, source || {}));
+}
+
+// The button that adds a fiche to "Ma sélection", or takes it out: aria-pressed says which. Its name
+// carries the fiche's title, for those who hear the buttons out of their card.
+export function paintSelectButton(button, selection = readSelection()) {
+  const id = button.dataset.select;
+  const chosen = selection.sel.includes(id) || selection.non.includes(id);
+  const text = chosen ? "Retirer de ma sélection" : "Ajouter à ma sélection";
+  button.textContent = text;
+  button.setAttribute("aria-pressed", chosen ? "true" : "false");
+  button.setAttribute("aria-label", `${text} : ${quote(button.dataset.title)}`);
+  return button;
+}
+
+export const selectButton = (id, title, attrs = {}) => paintSelectButton(el("button", {
+  type: "button", class: "button small select-button", "data-select": id, "data-title": title, ...attrs,
+}));
+
 export function chips(values, name, highlighted) {
   if (!values || !values.length) return null;
   const strong = new Set((highlighted || []).map(fold));
@@ -80,12 +105,15 @@ function passageBlock(passage) {
 
 const ficheUrl = (id, hash = "") => `/fiche/${encodeURIComponent(id)}${hash}`;
 
-/* kind: "result" (a search), "listing" (browsing), "similar" (on a fiche, against `source`).
+/* kind: "result" (a search), "listing" (browsing), "similar" (on a fiche, against `source`), "recommend"
+ * (proposed from the selection; `source`: the liked fiche it is closest to).
  * level: the heading level of the card's title, under the list's own heading. */
 export function card(result, { kind, position = 0, best = 0, source = null, level = 2 }) {
   const passage = result.passage && result.passage.section !== OVERVIEW ? result.passage : null;
   const e = result.explanation;
-  const reasons = kind === "result" ? searchReasons(result) : kind === "similar" ? similarReasons(result, source) : [];
+  const reasons = kind === "result" ? searchReasons(result) : kind === "similar" ? similarReasons(result, source)
+    : kind === "recommend" ? recommendReasons(result, source) : [];
+  const listed = kind === "result" || kind === "listing";
   return el("article", { class: "card" },
     el("div", { class: "card-head" },
       el(`h${level}`, { class: "card-title" }, el("a", { href: ficheUrl(result.id), "data-nav": true }, result.title)),
@@ -94,7 +122,8 @@ export function card(result, { kind, position = 0, best = 0, source = null, leve
     chips(result.keywords, "Mots-clés", e ? e.shared_keywords : []),
     passage ? passageBlock(passage) : (result.summary ? el("p", { class: "summary" }, truncate(result.summary, 280)) : null),
     reasons.length ? el("p", { class: "why" }, reasons.join(" · ")) : null,
-    kind === "similar" ? null : el("p", { class: "card-links" },
-      el("a", { href: ficheUrl(result.id, "#similaires"), "data-nav": true,
-        "aria-label": `Fiches similaires à ${quote(result.title)}` }, "Fiches similaires")));
+    el("p", { class: "card-links" },
+      listed ? el("a", { href: ficheUrl(result.id, "#similaires"), "data-nav": true,
+        "aria-label": `Fiches similaires à ${quote(result.title)}` }, "Fiches similaires") : null,
+      selectButton(result.id, result.title)));
 }

@@ -2,7 +2,7 @@
  * fiches similar to it. */
 
 import { $, el, paragraphs } from "./dom.js";
-import { card, chips } from "./cards.js";
+import { card, chips, paintSelectButton } from "./cards.js";
 import { api } from "./state.js";
 
 const SIMILAR_COUNT = 5;
@@ -56,6 +56,7 @@ export function clearFiche() {
   $("fiche-body").replaceChildren();
   $("similar-list").replaceChildren();
   $("similaires").hidden = true;
+  $("fiche-select").hidden = true;
 }
 
 export async function renderFiche(id, signal, { moved }) {
@@ -69,6 +70,10 @@ export async function renderFiche(id, signal, { moved }) {
   $("fiche-title").textContent = fiche.title;
   $("fiche-meta").textContent = [fiche.structure, fiche.department].filter(Boolean).join(" · ");
   renderBody(fiche);
+  const button = $("fiche-select");
+  button.dataset.select = fiche.id || id;
+  button.dataset.title = fiche.title;
+  paintSelectButton(button).hidden = false;
   $("similaires").hidden = false;
   const list = $("similar-list");
   if (!similar.results.length) list.append(el("li", {}, "Aucune fiche comparable pour le moment."));

@@ -1,5 +1,6 @@
-/* The page's state, which lives in the URL only (/?q=…&mode=…&public=…&page=2, /fiche/{id}), and the calls
- * to the JSON API. Keeping it in the URL is what makes links shareable and the back button work. */
+/* The page's state, which lives in the URL only (/?q=…&mode=…&public=…&page=2, /fiche/{id}, and on every
+ * page the selection: sel=id1,id2&non=id3), and the calls to the JSON API. Keeping it in the URL is what
+ * makes links shareable and the back button work. */
 
 export const PAGE_SIZE = 10;
 // Facet name (API) -> what people read. Order is display order.
@@ -33,6 +34,31 @@ export function filterParams(filters) {
   return params;
 }
 
+export const MAX_SELECTED = 20; // liked and unliked fiches together, as POST /recommend takes them
+
+const idList = (value) => [...new Set(String(value || "").split(",").map((id) => id.trim()).filter(Boolean))];
+
+// "Ma sélection": the fiches a person keeps (sel) and those marked "Pas ce genre" (non), in the URL.
+export function readSelection(search = location.search) {
+  const params = new URLSearchParams(search);
+  const sel = idList(params.get("sel"));
+  const non = idList(params.get("non")).filter((id) => !sel.includes(id));
+  return { sel, non };
+}
+
+// `url` (a path, with or without a query and a hash) carrying `selection` instead of its own. Commas are
+// left as they are, so the ids read as a list in the address bar.
+export function withSelection(url, selection = readSelection()) {
+  const target = new URL(url, location.origin);
+  target.searchParams.delete("sel");
+  target.searchParams.delete("non");
+  if (selection.sel.length) target.searchParams.set("sel", selection.sel.join(","));
+  if (selection.non.length) target.searchParams.set("non", selection.non.join(","));
+  const query = target.searchParams.toString().replace(/%2C/gi, ",");
+  return target.pathname + (query ? `?${query}` : "") + target.hash;
+}
+
+// The selection goes along with every search: the one given in `state.selection`, else the URL's.
 export function searchUrl(state) {
   const params = new URLSearchParams();
   if (state.q) params.set("q", state.q);
@@ -40,7 +66,7 @@ export function searchUrl(state) {
   for (const [name, value] of filterParams(state.filters)) params.append(name, value);
   if (state.page > 1) params.set("page", String(state.page));
   const query = params.toString();
-  return query ? `/?${query}` : "/";
+  return withSelection(query ? `/?${query}` : "/", state.selection || readSelection());
 }
 
 export function activeFilterList(state) {
@@ -58,27 +84,46 @@ export function withoutFilter(state, name, value) {
   return { ...state, filters, page: 1 };
 }
 
-export class PageError extends Error {}
+export class PageError extends Error {
+  constructor(message, status = 0) {
+    super(message);
+    this.status = status;
+  }
+}
 
 // What people read when a call fails: never the status, the stack or the API's technical detail.
 export function messageFor(status, what) {
   if (status === 404 && what === "fiche") return "Cette fiche n'existe pas, ou plus : elle a peut-être été retirée.";
+  if (what === "selection" && (status === 404 || status === 422)) {
+    return "Les propositions n'ont pas pu être calculées pour cette sélection. Retirez une fiche, ou réessayez.";
+  }
   if (status === 422) return "Cette recherche n'a pas pu être faite. Vérifiez le texte saisi (500 caractères au plus) et les filtres.";
   if (status === 503) return "Le service de recherche démarre ou se met à jour. Réessayez dans un instant.";
   return "Le service de recherche ne répond pas pour le moment. Réessayez dans un instant.";
 }
 
-export async function api(path, params, what, signal) {
-  const url = params && String(params) ? `${path}?${params}` : path;
+async function call(url, init, what) {
   let response;
   try {
-    response = await fetch(url, { headers: { Accept: "application/json" }, signal });
+    response = await fetch(url, init);
   } catch (error) {
     if (error.name === "AbortError") throw error;
     throw new PageError(messageFor(0, what));
   }
-  if (!response.ok) throw new PageError(messageFor(response.status, what));
+  if (!response.ok) throw new PageError(messageFor(response.status, what), response.status);
   return response.json();
+}
+
+export function api(path, params, what, signal) {
+  const url = params && String(params) ? `${path}?${params}` : path;
+  return call(url, { headers: { Accept: "application/json" }, signal }, what);
+}
+
+export function post(path, body, what, signal) {
+  return call(path, {
+    method: "POST", body: JSON.stringify(body), signal,
+    headers: { Accept: "application/json", "Content-Type": "application/json" },
+  }, what);
 }
 
 // How many fiches there are and their most frequent keywords, asked once per visit: the home page's
