@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from semsearch import filters as flt
+from semsearch.duplicates import DEFAULT_THRESHOLD
 from semsearch.search import FACET_LIMIT, MAX_QUERY_CHARS
 from semsearch.similar import MAX_EXAMPLES
 from semsearch.wire import (
@@ -17,6 +18,9 @@ from semsearch.wire import (
     ActionListResponse,
     ActionOut,
     ActionSummaryOut,
+    DuplicateFicheOut,
+    DuplicatePairOut,
+    DuplicatesResponse,
     EvaluationOut,
     ExplanationOut,
     Facets,
@@ -29,6 +33,7 @@ from semsearch.wire import (
     SearchResponse,
     SuggestionsOut,
     from_action,
+    from_duplicates,
     from_facets,
     from_hit,
     from_results,
@@ -40,6 +45,9 @@ __all__ = [
     "ActionListResponse",
     "ActionOut",
     "ActionSummaryOut",
+    "DuplicateFicheOut",
+    "DuplicatePairOut",
+    "DuplicatesResponse",
     "EvaluationOut",
     "ExplanationOut",
     "FacetValueOut",
@@ -52,6 +60,7 @@ __all__ = [
     "SearchResponse",
     "SuggestionsOut",
     "from_action",
+    "from_duplicates",
     "from_facets",
     "from_hit",
     "from_results",
@@ -152,6 +161,19 @@ class RecommendBody(FilterParams, _FacetLimit, _Page, _Examples):
 
 class ListParams(FilterParams, _FacetLimit, _Page):
     limit: int = Field(default=20, ge=1, le=100, description="actions par page (1 à 100)")
+
+
+class DuplicatesParams(BaseModel):
+    """GET /duplicates: the threshold and the page."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    threshold: float = Field(default=DEFAULT_THRESHOLD, ge=0.0, le=1.0, allow_inf_nan=False,
+                             description=f"similarité minimale des paires listées, de 0 à 1 (défaut : "
+                                         f"{DEFAULT_THRESHOLD}, choisi sur des paires étiquetées, docs/QUALITY.md)")
+    limit: int = Field(default=20, ge=1, le=100, description="paires par page (1 à 100)")
+    offset: int = Field(default=0, ge=0, le=MAX_OFFSET,
+                        description=f"rang de la première paire renvoyée (0 = début, {MAX_OFFSET} au plus)")
 
 
 # -- responses --------------------------------------------------------------------------------------

@@ -106,6 +106,15 @@ def facets(live: Live, params: Annotated[m.FilterParams, Query()]) -> m.FacetsRe
     return m.FacetsResponse(total=listing.total, facets=m.from_facets(listing.facets))
 
 
+@router.get("/duplicates", response_model=m.DuplicatesResponse, tags=["actions"], responses=_errors(422, 503),
+            summary="Rapport des doublons : fiches envoyées deux fois ou recopiées avec de petites modifications")
+def duplicates(live: Live, params: Annotated[m.DuplicatesParams, Query()]) -> m.DuplicatesResponse:
+    """Les paires de fiches presque identiques, de la plus semblable à la moins semblable, chacune avec sa
+    similarité (0 à 1), les champs qui diffèrent et les différences des résumés ; d'abord les doublons exacts
+    fusionnés à la lecture de l'export, avec leurs numéros de ligne."""
+    return m.from_duplicates(live.duplicates(params.threshold, params.limit, params.offset))
+
+
 # -- service ----------------------------------------------------------------------------------------
 @router.get("/health", response_model=m.HealthResponse, tags=["service"], summary="Le processus répond")
 def health() -> m.HealthResponse:

@@ -1,4 +1,5 @@
-"""The `semsearch` command: search, similar, recommend, show, reindex, eval and serve, readable or --json."""
+"""The `semsearch` command: search, similar, recommend, show, duplicates, reindex, eval and serve, readable or
+--json."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from . import wire
 from .config import ROOT, Settings
 from .corpus import Corpus
+from .duplicates import DEFAULT_THRESHOLD, EXACT, DuplicateReport
 from .errors import IndexDamagedError, SemsearchError, os_problem
 from .records import FACETS, Action
 from .search import MODES, Hit, SearchResults
@@ -151,6 +153,34 @@ def cmd_show(args: argparse.Namespace) -> None:
     _emit(open_searcher(_settings(args)).get(args.id), args.json, _print_action, wire.from_action)
 
 
+def _print_duplicates(report: DuplicateReport) -> None:
+    if not report.pairs:
+        print(f"Aucune paire de fiches semblables à {report.threshold:.2f} ou plus." if not report.total else
+              f"Rien après la {report.offset}e paire : il y en a {report.total}.")
+        return
+    print(f"{report.total} paire(s) de fiches semblables à {report.threshold:.2f} ou plus\n")
+    for rank, pair in enumerate(report.pairs, start=report.offset + 1):
+        if pair.kind == EXACT:
+            print(f"{rank}. doublon exact : « {pair.first.title} », lignes {pair.first.line} et {pair.second.line} "
+                  f"de {report.source} (fusionnées à la lecture)")
+            print(f"   {pair.first.structure}\n   id : {pair.first.id}\n")
+            continue
+        print(f"{rank}. similarité {pair.score:.2f} : « {pair.first.title} » et « {pair.second.title} »")
+        print(f"   {pair.first.structure} / {pair.second.structure}")
+        print(textwrap.fill("champs différents : " + (", ".join(pair.fields) or "aucun"), WIDTH,
+                            initial_indent="   ", subsequent_indent="     "))
+        for line in pair.diff:
+            print("   " + textwrap.shorten(line, WIDTH - 3, placeholder=" …"))
+        print(f"   id : {pair.first.id} / {pair.second.id}\n")
+
+
+def cmd_duplicates(args: argparse.Namespace) -> None:
+    from .engine import open_searcher
+
+    report = open_searcher(_settings(args)).duplicates(args.threshold, args.limit, args.offset)
+    _emit(report, args.json, _print_duplicates, wire.from_duplicates)
+
+
 def cmd_reindex(args: argparse.Namespace) -> None:
     from .corpus import load_actions
     from .engine import rebuild
@@ -271,6 +301,16 @@ def _integer(text: str) -> int:
         raise argparse.ArgumentTypeError(f"nombre entier attendu, pas {text!r}") from None
 
 
+def _threshold(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:  # NaN too
+        raise argparse.ArgumentTypeError(f"nombre entre 0 et 1 attendu, pas {text!r}")
+    return value
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse's help and usage errors in French like the rest of the command; subcommands get the same class."""
 
@@ -327,6 +367,16 @@ def parser() -> argparse.ArgumentParser:
     sh.add_argument("id", metavar="ID", help="identifiant de l'action")
     sh.add_argument("--json", action="store_true", help="sortie JSON, celle de GET /actions/ID")
     sh.set_defaults(func=cmd_show)
+
+    d = sub.add_parser("duplicates", help="rapport des doublons : fiches envoyées deux fois ou recopiées avec de "
+                       "petites modifications")
+    d.add_argument("--threshold", type=_threshold, default=DEFAULT_THRESHOLD, metavar="T",
+                   help=f"similarité minimale des paires, de 0 à 1 (défaut : {DEFAULT_THRESHOLD})")
+    d.add_argument("--limit", type=_integer, default=20, metavar="N", help="paires par page (1 à 100, défaut : 20)")
+    d.add_argument("--offset", type=_integer, default=0, metavar="N", help="rang de la première paire montrée "
+                   "(défaut : 0)")
+    d.add_argument("--json", action="store_true", help="sortie JSON, celle de GET /duplicates")
+    d.set_defaults(func=cmd_duplicates)
 
     r = sub.add_parser("reindex", help="construire l'index depuis un export et le mettre en service d'un "
                        "coup")

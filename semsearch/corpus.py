@@ -40,6 +40,9 @@ class Corpus:
     checksum: str  # sha256 of the file bytes: the index manifest records it to detect a changed export
     duplicates: int = 0  # exact duplicate records collapsed
     warnings: list[str] = field(default_factory=list)  # "file:line: message"
+    # id of a fiche -> the export lines of its record and of the exact duplicates collapsed into it (the
+    # duplicates report lists them; the manifest keeps them). Only fiches that had duplicates are keys.
+    duplicate_lines: dict[str, list[int]] = field(default_factory=dict)
 
 
 def load_actions(path: str | Path) -> Corpus:
@@ -64,12 +67,12 @@ def parse_export(text: str, file: str = "<string>") -> Corpus:
     warnings: list[str] = []
     drafts = _split_records(text.split("\n"), file, warnings)
     rows = [(d.line, bound(_build(d, file, warnings), file, warnings, d.line_of, d.label_of)) for d in drafts]
-    rows, duplicates = _collapse_duplicates(rows, file, warnings)
+    rows, copies = _collapse_duplicates(rows, file, warnings)
     actions = [action for _, action in rows]
     for action, action_id in zip(actions, make_ids(actions), strict=True):
         action.id = action_id
     checksum = hashlib.sha256(text.encode("utf-8")).hexdigest()
-    return Corpus(actions, Path(file), checksum, duplicates, warnings)
+    return Corpus(actions, Path(file), checksum, _count(copies), warnings, _lines(rows, copies))
 
 
 def read_jsonl(path: str | Path) -> Corpus:
@@ -88,7 +91,7 @@ def read_jsonl(path: str | Path) -> Corpus:
             rows.append((no, bound(action, str(path), warnings, lambda _attr, no=no: no, str)))
             if given:
                 given_ids.add(no)
-    rows, duplicates = _collapse_duplicates(rows, str(path), warnings)
+    rows, copies = _collapse_duplicates(rows, str(path), warnings)
     actions = [action for _, action in rows]
     seen: dict[str, int] = {}
     for (no, action), computed in zip(rows, make_ids(actions), strict=True):
@@ -97,7 +100,7 @@ def read_jsonl(path: str | Path) -> Corpus:
         if action.id in seen:
             raise ParseError(path, no, f"champ 'id' : {action.id!r} déjà utilisé à la ligne {seen[action.id]}")
         seen[action.id] = no
-    return Corpus(actions, path, hashlib.sha256(data).hexdigest(), duplicates, warnings)
+    return Corpus(actions, path, hashlib.sha256(data).hexdigest(), _count(copies), warnings, _lines(rows, copies))
 
 
 def write_jsonl(actions: Iterable[Action], path: str | Path) -> None:
@@ -295,9 +298,11 @@ def _build(draft: _Draft, file: str, warnings: list[str]) -> Action:
 
 def _collapse_duplicates(
     rows: list[tuple[int, Action]], file: str, warnings: list[str]
-) -> tuple[list[tuple[int, Action]], int]:
-    """Drop records identical to an earlier one in every field but the id; the export repeats some."""
+) -> tuple[list[tuple[int, Action]], dict[int, list[int]]]:
+    """Drop records identical to an earlier one in every field but the id; the export repeats some.
+    Returns the rows kept and, by the line of a kept record, the lines of the records dropped as its copies."""
     first_line: dict[str, int] = {}
+    copies: dict[int, list[int]] = {}
     kept: list[tuple[int, Action]] = []
     for no, action in rows:
         content = action.to_dict()
@@ -305,10 +310,20 @@ def _collapse_duplicates(
         fingerprint = json.dumps(content, sort_keys=True, ensure_ascii=False)
         if fingerprint in first_line:
             warnings.append(f"{file}:{no}: doublon exact de la fiche de la ligne {first_line[fingerprint]}, ignoré")
+            copies.setdefault(first_line[fingerprint], []).append(no)
             continue
         first_line[fingerprint] = no
         kept.append((no, action))
-    return kept, len(rows) - len(kept)
+    return kept, copies
+
+
+def _count(copies: dict[int, list[int]]) -> int:
+    return sum(len(lines) for lines in copies.values())
+
+
+def _lines(rows: list[tuple[int, Action]], copies: dict[int, list[int]]) -> dict[str, list[int]]:
+    """Corpus.duplicate_lines: id of each fiche that had exact duplicates -> its line, then theirs."""
+    return {action.id: [no, *copies[no]] for no, action in rows if no in copies}
 
 
 # --- files and JSONL ---------------------------------------------------------------------------------

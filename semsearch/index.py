@@ -286,6 +286,7 @@ class _Job:
             passages_reused=chunks - embedded if self.cache is not None else 0,
             search="exact" if ann is None else "ivf", patched_from=patched_from, warnings=len(c.warnings),
             files=checksums(self.out), versions=library_versions(self.nlp.model),
+            duplicate_lines={k: list(v) for k, v in c.duplicate_lines.items()},
         )
         manifest.write(self.out)
         return manifest

@@ -65,6 +65,9 @@ class Manifest:
     warnings: int = 0  # what the export parser fixed or skipped (`semsearch reindex` prints them)
     files: dict[str, str] = field(default_factory=dict)  # sha256 of each file, checked before a patch
     versions: dict[str, str] = field(default_factory=dict)  # library_versions() of the build
+    # Id of a fiche -> export lines of its record and of the exact duplicates collapsed into it
+    # (Corpus.duplicate_lines; `semsearch duplicates` lists them); empty in builds from before it was recorded.
+    duplicate_lines: dict[str, list[int]] = field(default_factory=dict)
 
     @classmethod
     def read(cls, path: Path) -> Manifest:

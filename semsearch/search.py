@@ -18,6 +18,7 @@ import numpy as np
 from . import filters as flt
 from . import store
 from .cores import CoreShare
+from .duplicates import DEFAULT_THRESHOLD, DuplicateFinder, DuplicateReport
 from .encoders import Encoder
 from .errors import InvalidQuery, NotFound
 from .fusion import MODES, Fused, Ranking, fuse
@@ -102,6 +103,7 @@ class Searcher:
         # The encoder is most of a search's time (~12 ms of one core for a short query); a faceted search page
         # sends the same text again for every page and every ticked filter, so recent vectors are kept.
         self._query_vector = lru_cache(maxsize=QUERY_VECTORS_CACHED)(self._encode)
+        self._duplicates = DuplicateFinder(index)  # scores its pairs on the first report only
 
     def _encode(self, text: str) -> np.ndarray:
         vector = self.encoder.encode_queries([text])[0]
@@ -244,6 +246,10 @@ class Searcher:
             self.lexical, self.dense.like, self._facets, self._action, self._exists, self._identity, weights)
         ranked = page(recommender.candidates(self.rowid(action_id)).score, self._exists)
         return [self.action_id(int(r)) for r in ranked]
+
+    def duplicates(self, threshold: float = DEFAULT_THRESHOLD, limit: int = 20, offset: int = 0) -> DuplicateReport:
+        """Pairs of fiches that are near duplicates (duplicates.py), exact duplicates of the export first."""
+        return self._duplicates.report(threshold, limit, offset)
 
     def listing(self, filters: flt.Filters | None = None, limit: int = 20, offset: int = 0,
                 facet_limit: int | None = FACET_LIMIT) -> Listing:

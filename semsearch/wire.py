@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from . import filters as flt
+from .duplicates import DuplicatePair, DuplicateReport
 from .records import Action
 from .results import Hit, SearchResults
 
@@ -163,6 +164,38 @@ class FacetsResponse(BaseModel):
     facets: Facets
 
 
+class DuplicateFicheOut(BaseModel):
+    id: str = Field(description="identifiant de la fiche ; pour un doublon exact écarté à la lecture de l'export, "
+                                "celui de la fiche qu'il répète")
+    title: str
+    structure: str
+    line: int | None = Field(description="ligne de la fiche dans l'export (doublons exacts) ; null sinon")
+
+
+class DuplicatePairOut(BaseModel):
+    kind: Literal["exact", "proche"] = Field(
+        description="exact : fiche répétée à l'identique dans l'export, fusionnée à la lecture ; proche : deux "
+                    "fiches de l'index presque identiques (même action envoyée deux fois ou recopiée)")
+    score: float = Field(description="similarité de 0 à 1 : moyenne du cosinus des fiches, de l'indice de "
+                                     "Jaccard de leurs mots et de la ressemblance des résumés ; 1 pour un doublon exact")
+    first: DuplicateFicheOut
+    second: DuplicateFicheOut
+    fields: list[str] = Field(description="champs qui diffèrent, par leur nom dans l'export",
+                              examples=[["Résumé", "Avec qui cette action a-t-elle été menée ?"]])
+    diff: list[str] = Field(description="différences des résumés, quelques lignes : « - » mots retirés, « + » mots "
+                                        "ajoutés", examples=[["- 2021", "+ 2022"]])
+
+
+class DuplicatesResponse(BaseModel):
+    threshold: float = Field(description="similarité minimale des paires listées")
+    total: int = Field(description="paires listées en tout, doublons exacts compris")
+    offset: int
+    limit: int
+    source: str = Field(description="nom du fichier d'export de l'index (celui des numéros de ligne)")
+    pairs: list[DuplicatePairOut] = Field(description="doublons exacts d'abord, puis les paires de la plus "
+                                                      "semblable à la moins semblable")
+
+
 # -- library -> wire --------------------------------------------------------------------------------
 def from_facets(facets: dict[str, list[flt.FacetValue]]) -> Facets:
     return {name: [FacetValueOut(value=v.value, count=v.count, selected=v.selected) for v in values]
@@ -201,3 +234,15 @@ def from_action(action: Action) -> ActionOut:
 
 def summary_of(action: Action) -> ActionSummaryOut:
     return ActionSummaryOut.model_validate(action.to_dict())
+
+
+def from_duplicates(report: DuplicateReport) -> DuplicatesResponse:
+    return DuplicatesResponse(threshold=report.threshold, total=report.total, offset=report.offset,
+                              limit=report.limit, source=report.source,
+                              pairs=[_pair(p) for p in report.pairs])
+
+
+def _pair(pair: DuplicatePair) -> DuplicatePairOut:
+    return DuplicatePairOut(kind=pair.kind, score=pair.score,  # type: ignore[arg-type]
+                            first=DuplicateFicheOut(**vars(pair.first)), second=DuplicateFicheOut(**vars(pair.second)),
+                            fields=pair.fields, diff=pair.diff)
