@@ -8,24 +8,21 @@ import json
 import logging
 import re
 import sys
-import textwrap
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from . import wire
+from . import terminal, wire
 from .config import ROOT, Settings
 from .corpus import Corpus
-from .duplicates import DEFAULT_THRESHOLD, EXACT, DuplicateReport
+from .duplicates import DEFAULT_THRESHOLD
 from .errors import IndexDamagedError, SemsearchError, os_problem
-from .records import FACETS, Action
-from .search import MODES, Hit, SearchResults
+from .records import FACETS
+from .search import MODES
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
-WIDTH = 100
-EXCERPT = 300  # characters of a passage shown
 # The project's shared evaluation sets beside the repository, else the copies of the dev sets in eval/.
 EVAL_SETS = ROOT.parent / "shared" / "eval" if (ROOT.parent / "shared" / "eval").is_dir() else ROOT / "eval"
 
@@ -36,61 +33,6 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def _filters(args: argparse.Namespace) -> dict[str, list[str]]:
     return {facet: getattr(args, facet) or [] for facet in FACETS}
-
-
-def _print_hit(mark: str, hit: Hit) -> None:
-    a = hit.action
-    print(f"{mark} {a.title}")
-    print(f"   {a.structure} — {a.department} · {a.dimension} · {', '.join(a.keywords)}")
-    if hit.passage:
-        marked = hit.passage.marked("«", "»", html=False)
-        first = marked.find("«") if hit.passage.highlights else 0
-        if first > EXCERPT // 2:  # start near the first matched word, so that it shows
-            start = marked.rfind(" ", 0, first - EXCERPT // 4) + 1
-            marked = "… " + marked[start:]
-        passage = textwrap.shorten(marked, EXCERPT, placeholder=" …")
-        print(textwrap.fill(f"[{hit.passage.label}] {passage}", WIDTH, initial_indent="   ", subsequent_indent="   "))
-    for reason in hit.explanation.reasons:
-        print(textwrap.fill(reason, WIDTH, initial_indent="   · ", subsequent_indent="     "))
-    print(f"   id : {a.id}\n")
-
-
-def _print_results(results: SearchResults) -> None:
-    similar = results.mode in ("similar", "recommend")
-    if not results.hits:
-        if results.mode == "recommend":
-            print(f"Aucun projet à proposer d'après « {results.query} » avec ces filtres.")
-        elif similar:
-            print(f"Aucun projet comparable à « {results.query} » avec ces filtres.")
-        elif results.total:
-            print(f"Rien après la {results.offset}e fiche : « {results.query} » en trouve {results.total}.")
-        else:
-            hints = results.suggestions
-            narrowed = " avec ces filtres" if hints.without_filters else ""
-            print(f"Aucune fiche ne parle de « {results.query} »{narrowed}.")
-            if hints.spellings:
-                print(f"Essayez : {', '.join(hints.spellings)}")
-            if hints.without_filters:
-                print(f"{hints.without_filters} fiche(s) sans les filtres : retirez-en un.")
-    else:
-        found = {"similar": "projet(s) comparable(s) à", "recommend": "projet(s) qui pourraient vous inspirer, "
-                 "d'après"}.get(results.mode, "fiche(s) pour")
-        print(f"{results.total} {found} « {results.query} »\n")
-    for rank, hit in enumerate(results.hits, start=results.offset + 1):
-        _print_hit(f"{rank}.", hit)
-    if results.neighbours:
-        print("Projets voisins, moins proches de la recherche :\n")
-        for hit in results.neighbours:
-            _print_hit("-", hit)
-
-
-def _print_action(action: Action) -> None:
-    d = action.to_dict()
-    evaluation = d.pop("evaluation")
-    for key, value in {**d, **{f"evaluation.{k}": v for k, v in evaluation.items()}}.items():
-        if value:
-            text = ", ".join(value) if isinstance(value, list) else str(value)
-            print(f"{key}:\n{textwrap.indent(text, '    ')}")
 
 
 def _emit(value: Any, as_json: bool, printer: Callable[[Any], None],
@@ -117,7 +59,7 @@ def cmd_search(args: argparse.Namespace) -> None:
                 raise
             print(f"erreur : {exc}", file=sys.stderr)  # the prompt goes on; results alone on stdout
             continue
-        _emit(results, args.json, _print_results, wire.from_results)
+        _emit(results, args.json, terminal.show_results, wire.from_results)
 
 
 def _prompt():
@@ -136,7 +78,7 @@ def cmd_similar(args: argparse.Namespace) -> None:
     from .engine import open_searcher
 
     results = open_searcher(_settings(args)).similar(args.id, _filters(args), args.limit)
-    _emit(results, args.json, _print_results, wire.from_results)
+    _emit(results, args.json, terminal.show_results, wire.from_results)
 
 
 def cmd_recommend(args: argparse.Namespace) -> None:
@@ -144,41 +86,20 @@ def cmd_recommend(args: argparse.Namespace) -> None:
 
     results = open_searcher(_settings(args)).recommend(args.like, args.unlike or [], _filters(args), args.limit,
                                                        args.offset)
-    _emit(results, args.json, _print_results, wire.from_results)
+    _emit(results, args.json, terminal.show_results, wire.from_results)
 
 
 def cmd_show(args: argparse.Namespace) -> None:
     from .engine import open_searcher
 
-    _emit(open_searcher(_settings(args)).get(args.id), args.json, _print_action, wire.from_action)
-
-
-def _print_duplicates(report: DuplicateReport) -> None:
-    if not report.pairs:
-        print(f"Aucune paire de fiches semblables à {report.threshold:.2f} ou plus." if not report.total else
-              f"Rien après la {report.offset}e paire : il y en a {report.total}.")
-        return
-    print(f"{report.total} paire(s) de fiches semblables à {report.threshold:.2f} ou plus\n")
-    for rank, pair in enumerate(report.pairs, start=report.offset + 1):
-        if pair.kind == EXACT:
-            print(f"{rank}. doublon exact : « {pair.first.title} », lignes {pair.first.line} et {pair.second.line} "
-                  f"de {report.source} (fusionnées à la lecture)")
-            print(f"   {pair.first.structure}\n   id : {pair.first.id}\n")
-            continue
-        print(f"{rank}. similarité {pair.score:.2f} : « {pair.first.title} » et « {pair.second.title} »")
-        print(f"   {pair.first.structure} / {pair.second.structure}")
-        print(textwrap.fill("champs différents : " + (", ".join(pair.fields) or "aucun"), WIDTH,
-                            initial_indent="   ", subsequent_indent="     "))
-        for line in pair.diff:
-            print("   " + textwrap.shorten(line, WIDTH - 3, placeholder=" …"))
-        print(f"   id : {pair.first.id} / {pair.second.id}\n")
+    _emit(open_searcher(_settings(args)).get(args.id), args.json, terminal.show_action, wire.from_action)
 
 
 def cmd_duplicates(args: argparse.Namespace) -> None:
     from .engine import open_searcher
 
     report = open_searcher(_settings(args)).duplicates(args.threshold, args.limit, args.offset)
-    _emit(report, args.json, _print_duplicates, wire.from_duplicates)
+    _emit(report, args.json, terminal.show_duplicates, wire.from_duplicates)
 
 
 def cmd_reindex(args: argparse.Namespace) -> None:
