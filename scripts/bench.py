@@ -81,7 +81,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--http-seconds", type=float, default=15, help="seconds per concurrency level at most")
     p.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16])
     p.add_argument("--cold-runs", type=int, default=1)
-    p.add_argument("--cold-searches", type=int, default=50, help="searches before the 1-worker RSS is read")
+    p.add_argument("--cold-searches", type=int, default=2000,
+                   help="searches before the 1-worker RSS is read a second time")
     args = p.parse_args(argv)
     if args.smoke:
         args.sizes, args.runs, args.rounds, args.queries, args.pool, args.bases = [40], 1, 1, 8, 20, 4

@@ -98,8 +98,8 @@ def test_bench_smoke_writes_every_row(tmp_path: Path) -> None:
     assert row["prefill"]["actions"] == 40 and row["prefill"]["passages"] == row["chunks"] > 40
     assert row["reindex_5_changed_embedded"] > 0 and row["reindex_added_embedded"] > 0
     for measure in ("parse_s", "nlp_s_extrapolated", "embed_s_extrapolated", "prefill_s", "index_s",
-                    "reindex_5_changed_s", "reindex_5_added_5_deleted_s", "cold_start_s", "rss_1_worker_mb",
-                    "disk_mb"):
+                    "reindex_5_changed_s", "reindex_5_added_5_deleted_s", "cold_start_s", "rss_1_worker_loaded_mb",
+                    "rss_1_worker_mb", "disk_mb"):
         assert row[measure] > 0, measure
     assert set(row["latency_ms"]) == LATENCY_ROWS
     assert all(p["p50"] > 0 for p in row["latency_ms"].values())

@@ -80,7 +80,8 @@ def markdown(row: dict, command: str) -> str:
     lines += [f"| {name} | {s[name]:.1f} | {rate[name]:.1f} |" for name in STAGES]
     lines += [f"| **total** | **{row['total_s']:.1f}** | {row['n'] / row['total_s']:.1f} |", "",
               f"Measured: a real build of {row['n']} fiches ({row['passages']} passages, {row['distinct_passages']} "
-              f"distinct, {row['embedded']} texts embedded, passages and whole fiches) from an empty build cache. "
+              f"distinct, {row['embedded']} texts embedded, passages and whole fiches, "
+              f"{row['embedded'] / s['embed']:.1f} texts/s) from an empty build cache. "
               + "Extrapolated from these rates: " + "; ".join(
                   f"{int(m):,} fiches ≈ {v / 60:.0f} min".replace(",", " ")
                   for m, v in row["extrapolated_s"].items()) + "."]

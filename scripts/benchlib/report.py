@@ -13,7 +13,7 @@ def markdown(rows: list[dict], command: str, args) -> str:
     cmd = f"Command: `{command}`"
     out = [cmd, "",
            ("| N | chunks | search | parse s | NLP s (extrap.) | embed s (extrap.) | index s | reindex 5 changed s "
-            "| reindex +5 −5 s | cold start s | RSS MB 1 worker | service RSS MB total / max | disk MB "
+            "| reindex +5 −5 s | cold start s | RSS MB 1 worker loaded / searched | service RSS MB total / max | disk MB "
             "| recall@10 strict | recall@10 tie-tolerant | candidates vs exact |"),
            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
@@ -21,7 +21,7 @@ def markdown(rows: list[dict], command: str, args) -> str:
         out.append(f"| {r['n']} | {_n(r['chunks'], 0)} | {r['search']} | {r['parse_s']:.2f} "
                    f"| {_n(r['nlp_s_extrapolated'], 0)} | {_n(r['embed_s_extrapolated'], 0)} | {r['index_s']:.1f} "
                    f"| {_n(r.get('reindex_5_changed_s'))} | {_n(r.get('reindex_5_added_5_deleted_s'))} "
-                   f"| {_n(r.get('cold_start_s'), 2)} | {_n(r.get('rss_1_worker_mb'), 0)} "
+                   f"| {_n(r.get('cold_start_s'), 2)} | {_n(r.get('rss_1_worker_loaded_mb'), 0)} / {_n(r.get('rss_1_worker_mb'), 0)} "
                    f"| {_n(mem['rss_total_mb'], 0) + ' / ' + _n(mem['rss_max_mb'], 0) if mem else '—'} "
                    f"| {_n(r['disk_mb'], 0)} | {_n(rec.get('strict'), 3)} | {_n(rec.get('tolerant'), 3)} "
                    f"| {_n(rec.get('candidates_jaccard'), 3)} |")
@@ -30,7 +30,7 @@ def markdown(rows: list[dict], command: str, args) -> str:
             "build over all N, with the build cache pre-filled by derived analyses and vectors (pre-fill, not part "
             "of any figure: " + ", ".join(f"N={r['n']} {r['prefill_s']:.0f} s" for r in rows) + "). "
             "Cold start: Popen of `semsearch serve` (1 worker) to the first 200 on /ready, file cache warm; "
-            "RSS MB 1 worker: that process after "
+            "RSS MB 1 worker: that process once ready, then after "
             f"{rows[0].get('rss_after_searches', args.cold_searches)} searches. Service RSS: VmRSS summed over the "
             "uvicorn master and its workers after the HTTP load (shared pages counted in each), and the largest "
             "process. Recall@10: the approximate index (" + "; ".join(

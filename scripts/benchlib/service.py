@@ -113,19 +113,20 @@ def cold_start(index_dir: Path, runs: int, stream: QueryStream, searches: int) -
     its resident memory after `searches` distinct searches."""
     import httpx
 
-    times, memory = [], []
+    times, loaded, memory = [], [], []
     for _ in range(runs):
         server = Server(index_dir, 1)
         try:
             times.append(server.ready_s)
+            loaded.append(server.memory()["rss_total_mb"])
             with httpx.Client(base_url=server.base, timeout=60) as client:
                 for q in stream.take(searches):
                     client.get("/search", params={"q": q}).raise_for_status()
             memory.append(server.memory()["rss_total_mb"])
         finally:
             server.stop()
-    return {"cold_start_s": statistics.median(times), "rss_1_worker_mb": statistics.median(memory),
-            "rss_after_searches": searches}
+    return {"cold_start_s": statistics.median(times), "rss_1_worker_loaded_mb": statistics.median(loaded),
+            "rss_1_worker_mb": statistics.median(memory), "rss_after_searches": searches}
 
 
 def http(index_dir: Path, workers: int, concurrencies: list[int], count: int, seconds: float,
