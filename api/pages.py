@@ -1,8 +1,8 @@
 """The search page for people: one static HTML shell (api/static/) whose script calls the JSON API.
 
-The page holds no data of its own: `app.js` reads the query and filters from the URL, calls `/search`,
-`/facets`, `/actions`, `/actions/{id}` and `/similar/{id}`, and renders the answers, so the page and the API
-cannot drift apart. `/` and `/fiche/{id}` serve the same shell; the script routes on the path.
+The page holds no data of its own: its scripts read the query, filters and selection from the URL, call
+`/search`, `/facets`, `/actions`, `/actions/{id}`, `/similar/{id}` and `POST /recommend`, and render the answers,
+so the page and the API cannot drift apart. `/` and `/fiche/{id}` serve the same shell; the script routes on the path.
 """
 
 from __future__ import annotations
