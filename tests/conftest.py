@@ -95,16 +95,16 @@ def http_server(settings: Settings, searcher: Searcher) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def small(tmp_path_factory: pytest.TempPathFactory, corpus: Corpus, encoder: Encoder, nlp: FrenchNLP) -> dict:
-    """A three-action index and two exports: the same three, and two others (not in the build cache: a
-    build of them really embeds)."""
+    """A three-action index and three exports: the same three, two others and eighteen others (not in the build
+    cache: a build of them really embeds)."""
     base = tmp_path_factory.mktemp("small")
-    three, two, six = base / "three.jsonl", base / "two.jsonl", base / "six.jsonl"
+    three, two, eighteen = base / "three.jsonl", base / "two.jsonl", base / "eighteen.jsonl"
     write_jsonl(corpus.actions[:3], three)
     write_jsonl(corpus.actions[3:5], two)
-    write_jsonl(corpus.actions[3:9], six)  # ~95 passages: three batches of 32 for the killed process
+    write_jsonl(corpus.actions[3:21], eighteen)  # ~290 passages: three encoder calls (derive.BATCH) to kill between
     index_dir = base / "index"
     build_index(read_jsonl(three), index_dir, encoder, nlp, progress=False)
-    return {"index": index_dir, "three": three, "two": two, "six": six}
+    return {"index": index_dir, "three": three, "two": two, "eighteen": eighteen}
 
 
 @pytest.fixture

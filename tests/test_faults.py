@@ -115,7 +115,7 @@ def test_an_admin_build_killed_in_its_child_process_leaves_the_service_serving(
     """The service builds in a child process: killing it (as the OOM killer would) costs the service nothing,
     /ready says the build stopped, and the next one goes through."""
     before = _live_build(index_dir)
-    settings = Settings.from_env({}, index_dir=index_dir, source=small["six"], admin_token=TOKEN)
+    settings = Settings.from_env({}, index_dir=index_dir, source=small["eighteen"], admin_token=TOKEN)
     with TestClient(create_app(settings, encoder=encoder)) as c:
         assert c.post("/admin/reindex", headers=AUTH).status_code == 202
         wait_until(lambda: jobs.read_status(index_dir).pid is not None, 60)
@@ -129,7 +129,7 @@ def test_an_admin_build_killed_in_its_child_process_leaves_the_service_serving(
         ready = c.get("/ready").json()
         assert ready["reindex"]["error"] is None and ready["reindex"]["build_id"] != before
         wait_until(lambda: c.get("/ready").json()["index"]["build_id"] == ready["reindex"]["build_id"], 30)
-        assert c.get("/facets").json()["total"] == 6
+        assert c.get("/facets").json()["total"] == 18
 
 
 def test_two_workers_share_one_build_and_one_status(index_dir: Path, small: dict, encoder: Encoder) -> None:
@@ -155,7 +155,7 @@ def test_sigkill_of_semsearch_reindex_mid_embedding(index_dir: Path, small: dict
     and the next build removes it and reuses the passages the killed one had already cached."""
     before = _live_build(index_dir)
     command = [sys.executable, "-m", "semsearch.cli", "reindex", "--out", str(index_dir),
-               "--source", str(small["six"]), "--quiet"]
+               "--source", str(small["eighteen"]), "--quiet"]
     log = tmp_path / "reindex.log"
     with log.open("wb") as out:
         build = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
@@ -186,7 +186,7 @@ def test_sigkill_of_semsearch_reindex_mid_embedding(index_dir: Path, small: dict
     assert _live_build(index_dir) == before
     _answers(index_dir, encoder, nlp, before)
 
-    manifest = ix.build_index(read_jsonl(small["six"]), index_dir, encoder, nlp, progress=False)
+    manifest = ix.build_index(read_jsonl(small["eighteen"]), index_dir, encoder, nlp, progress=False)
     assert _tmp_dirs(index_dir) == []  # the dead build's directory is gone
     assert manifest.passages_reused > 0  # what it had embedded was kept in the cache, transactionally
     _answers(index_dir, encoder, nlp, manifest.build_id)
