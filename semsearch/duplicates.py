@@ -216,11 +216,8 @@ class DuplicateFinder:
         return out
 
     def report(self, threshold: float = DEFAULT_THRESHOLD, limit: int = 20, offset: int = 0) -> DuplicateReport:
+        """The pairs at or above `threshold`, one page of them (the searcher checks the page's bounds)."""
         threshold = check_threshold(threshold)
-        if not 1 <= limit <= 100:
-            raise InvalidQuery("limit", "doit être entre 1 et 100")
-        if offset < 0:
-            raise InvalidQuery("offset", "doit valoir 0 ou plus")
         listed = self.exact() + [p for p in self.scored if p.score >= threshold]
         return DuplicateReport(threshold, len(listed), offset, limit, _source(self.index.manifest.source),
                                [self.detailed(p) for p in listed[offset:offset + limit]])

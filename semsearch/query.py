@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
@@ -70,6 +71,8 @@ class QueryAnalyser:
         self._spellings = dict(spellings)  # folded word -> the fiches' commonest spelling (the last row wins)
         self._display = {term: self._spellings.get(surface, surface) for term, (_, surface) in commonest.items()}
         self.cut = Words(self._terms.keys(), stop_words)
+        # A search respells its query for the encoder and again to say what it corrected: fuzzy lookups, once.
+        self.spelled: Callable[[str], str] = lru_cache(maxsize=1024)(self._spelled)
 
     def display(self, term: str) -> str:
         """An index term as people read it: the fiches' commonest word with that term ("isol" -> "isolement")."""
@@ -97,7 +100,7 @@ class QueryAnalyser:
                                                       score_cutoff=1, limit=None)}
         return {term for s in near for term in self._terms[s] if not term.isupper()}
 
-    def spelled(self, query: str) -> str:
+    def _spelled(self, query: str) -> str:
         """The query as the fiches spell it, for the encoder, which sees "precarite" and "précarité" as
         different words: accents restored on words typed without any, and a word the fiches never use
         replaced by the one fiche word a typo away. Words typed with accents and stop words stay as typed."""

@@ -249,6 +249,7 @@ class Searcher:
 
     def duplicates(self, threshold: float = DEFAULT_THRESHOLD, limit: int = 20, offset: int = 0) -> DuplicateReport:
         """Pairs of fiches that are near duplicates (duplicates.py), exact duplicates of the export first."""
+        _check_page(limit, offset)
         return self._duplicates.report(threshold, limit, offset)
 
     def listing(self, filters: flt.Filters | None = None, limit: int = 20, offset: int = 0,
