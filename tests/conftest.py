@@ -61,6 +61,18 @@ def ids(corpus: Corpus) -> dict[str, str]:
     return {a.title: a.id for a in corpus.actions}
 
 
+@pytest.fixture(scope="module")
+def client(settings: Settings, searcher: Searcher) -> Iterator:
+    """The service in-process (ASGI) over the session's searcher, one per test module; a module that needs
+    other settings or a raising client defines its own `client`."""
+    from fastapi.testclient import TestClient
+
+    from api import create_app
+
+    with TestClient(create_app(settings, searcher=searcher)) as c:
+        yield c
+
+
 @pytest.fixture(scope="session")
 def http_server(settings: Settings, searcher: Searcher) -> Iterator[str]:
     """The service under a real uvicorn on a free 127.0.0.1 port, in a thread of the test process, over the

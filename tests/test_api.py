@@ -9,7 +9,6 @@ import re
 import shutil
 import sqlite3
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, get_args
 
@@ -28,12 +27,6 @@ from semsearch.search import MODES, Passage, Searcher
 QUERY = "precarite alimentaire en rural"
 GROCERY = "Epicerie solidaire ephémère"
 TOKEN = "jeton-de-test"
-
-
-@pytest.fixture(scope="module")
-def client(settings: Settings, searcher: Searcher) -> Iterator[TestClient]:
-    with TestClient(create_app(settings, searcher=searcher)) as c:
-        yield c
 
 
 def search(client: TestClient, **params: Any) -> dict[str, Any]:

@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
-from api import create_app
 from semsearch.cli import main
-from semsearch.config import Settings
 from semsearch.corpus import Corpus, make_ids
 from semsearch.duplicates import DEFAULT_THRESHOLD, EXACT, differing_fields, summary_diff
 from semsearch.encoders import Encoder
@@ -28,12 +25,6 @@ from semsearch.search import Searcher
 LETTERS = "Les p'tites lettres solidaires"  # twice in the sample export, lines 992 and 1059
 FALLS, COVID = "SENIORS_Prévention des chutes", "Covid et après"  # two fiches for seniors, by two centres
 PARTNERS = "Avec qui cette action a-t-elle été menée ?"
-
-
-@pytest.fixture(scope="module")
-def client(settings: Settings, searcher: Searcher) -> Iterator[TestClient]:
-    with TestClient(create_app(settings, searcher=searcher)) as c:
-        yield c
 
 
 @pytest.fixture(scope="module")

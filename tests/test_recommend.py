@@ -4,16 +4,13 @@ fiches it liked, some it does not want more of, and why each proposal is there."
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from api import create_app
 from semsearch.cli import main
-from semsearch.config import Settings
 from semsearch.errors import InvalidQuery, NotFound
 from semsearch.search import Searcher
 from semsearch.similar import MAX_EXAMPLES, UNLIKE_WEIGHT
@@ -22,12 +19,6 @@ FALLS, COVID = "SENIORS_Prévention des chutes", "Covid et après"  # two fiches
 TALK, SOLO = "Groupe de parole parentalité", "Ateliers parents solo"  # two on parenting
 CLEAN_UP = "world clean up day"
 DIGITAL = "Tiers lieu numérique"
-
-
-@pytest.fixture(scope="module")
-def client(settings: Settings, searcher: Searcher) -> Iterator[TestClient]:
-    with TestClient(create_app(settings, searcher=searcher)) as c:
-        yield c
 
 
 def recommend(client: TestClient, **body: Any) -> dict[str, Any]:
