@@ -52,7 +52,7 @@ from semsearch.encoders import load_encoder
 from semsearch.nlp import FrenchNLP
 
 __all__ = ["QUERIES", "Synthesizer", "main"]  # what tests/test_bench.py reads from this script
-ENCODER = Settings.from_env().encoder  # SEMSEARCH_ENCODER names another, for an A/B
+SETTINGS = Settings.from_env()  # SEMSEARCH_ENCODER names another encoder, for an A/B; SEMSEARCH_DEVICE a GPU
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -92,7 +92,8 @@ def main(argv: list[str] | None = None) -> None:
     command = "python scripts/bench.py " + " ".join(sys.argv[1:] if argv is None else argv)
     with stage("load spaCy and the encoder, analyse and embed the sentence pool"):
         # As `semsearch reindex` has it: passage batches on every core; queries share the cores as when serving.
-        nlp, encoder = FrenchNLP(), load_encoder(ENCODER, ROOT / "models", passage_threads=None)
+        nlp, encoder = FrenchNLP(), load_encoder(SETTINGS.encoder, ROOT / "models", passage_threads=None,
+                                                device=SETTINGS.device)
         syn = Synthesizer(nlp, encoder, args.pool, args.bases)
     if args.real_build:
         built = real.real_build(args.real_build, args.out, syn, nlp, encoder)

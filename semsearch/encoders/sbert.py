@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import SemsearchError
 from .base import as_rows, text_list
 
 
@@ -21,10 +22,17 @@ class SentenceTransformerEncoder:
         max_length: int | None = None,
         local_files_only: bool = False,
         batch_size: int = 32,
+        device: str = "cpu",
     ) -> None:
         from sentence_transformers import SentenceTransformer  # lazy: imports torch (~3-8 s)
 
-        self._model = SentenceTransformer(model, device="cpu", local_files_only=local_files_only)
+        if device == "cuda":
+            import torch
+
+            if not torch.cuda.is_available():
+                raise SemsearchError("SEMSEARCH_DEVICE=cuda : torch ne voit aucun GPU CUDA ici (torch CPU installé, "
+                                     "ou pas de pilote NVIDIA)")
+        self._model = SentenceTransformer(model, device=device, local_files_only=local_files_only)
         if max_length:
             self._model.max_seq_length = max_length
         self.name = name

@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> None:
     labelled = labelled_corpus(load_actions(args.source))
     work = args.work or Path(tempfile.mkdtemp(prefix="duplicates-"))
     settings = Settings()
-    encoder = load_encoder(settings.encoder, settings.models_dir, passage_threads=None)
+    encoder = load_encoder(settings.encoder, settings.models_dir, passage_threads=None, device=settings.device)
     build_index(labelled.corpus, work, encoder, FrenchNLP(settings.spacy_model), progress=False)
     index = load_index(work, encoder.name)
     scored = DuplicateFinder(index).scored
