@@ -31,6 +31,12 @@ SERVING_ENV = {"OMP_WAIT_POLICY": "PASSIVE", "GOMP_SPINCOUNT": "10000", "OPENBLA
 SERVING_PASSAGE_THREADS = 1
 
 
+def build_processes() -> int:
+    """Processes a build analyses its actions in: one per core of this process. spaCy runs on one core, so a
+    second process doubles the analysis on two cores; the encoder's batches use the cores on their own."""
+    return CoreShare.of_process().total
+
+
 def serving_env(environ: Mapping[str, str], workers: int = 1) -> dict[str, str]:
     """The environment for a process that serves or builds: `environ` with the thread policy added. With several
     workers, one OpenMP thread each for FAISS and the encoder: N processes already fill the cores, and a team

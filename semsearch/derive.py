@@ -4,8 +4,11 @@ changed actions and only embeds passages it has not seen."""
 
 from __future__ import annotations
 
+import multiprocessing
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from itertools import repeat
 
 import numpy as np
 from tqdm import tqdm
@@ -13,6 +16,7 @@ from tqdm import tqdm
 from . import store
 from .analysis import Analysis, analyse_actions, analysis_key, sha
 from .chunking import Chunking
+from .cores import build_processes
 from .encoders import Encoder
 from .nlp import FrenchNLP
 from .records import Action
@@ -35,17 +39,47 @@ def counts(analyses: Sequence[Analysis], sign: int) -> tuple[list[tuple[str, str
     return ([(*k, sign * n) for k, n in lexicon.items()], [(*k, sign * n) for k, n in spellings.items()])
 
 
+_worker_nlp: FrenchNLP | None = None  # the spaCy pipeline of an analysis worker process
+
+
+def _start_worker(model: str) -> None:
+    global _worker_nlp
+    _worker_nlp = FrenchNLP(model)
+
+
+def _analyse_in_worker(actions: list[Action], chunking: Chunking) -> list[Analysis]:
+    assert _worker_nlp is not None
+    return analyse_actions(actions, _worker_nlp, chunking)
+
+
+def analysed_batches(batches: list[list[Action]], nlp: FrenchNLP, chunking: Chunking,
+                     processes: int) -> Iterator[list[Analysis]]:
+    """analyse_actions of each batch, in order: in this process when one batch or one process is enough, else in
+    a pool of worker processes, each loading its own spaCy (~4 s) and analysing whole batches."""
+    if processes <= 1 or len(batches) <= 1:
+        for batch in batches:
+            yield analyse_actions(batch, nlp, chunking)
+        return
+    # Spawned, not forked: the parent's encoder and OpenMP threads must not be copied mid-flight.
+    pool = ProcessPoolExecutor(min(processes, len(batches)), mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_start_worker, initargs=(nlp.model,))
+    try:
+        yield from pool.map(_analyse_in_worker, batches, repeat(chunking))
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 def cached_analyses(actions: Sequence[Action], nlp: FrenchNLP, chunking: Chunking, progress: bool,
-                    cache: store.BuildCache | None) -> tuple[list[Analysis], list[bytes], int]:
-    """Every action's analysis, from the cache where it has one (and put there when it has not); returns
-    (analyses, keys, how many were new)."""
+                    cache: store.BuildCache | None, processes: int | None = None) -> tuple[list[Analysis], list[bytes], int]:
+    """Every action's analysis, from the cache where it has one (and put there when it has not), in `processes`
+    processes (default: cores.build_processes()); returns (analyses, keys, how many were new)."""
     keys = [analysis_key(a, nlp.model, chunking) for a in actions]
     known = cache.analyses(keys) if cache is not None else {}
     missing = [i for i, k in enumerate(keys) if k not in known]
+    parts = [missing[start:start + ANALYSIS_BATCH] for start in range(0, len(missing), ANALYSIS_BATCH)]
+    batches = [[actions[i] for i in part] for part in parts]
     with tqdm(total=len(missing), desc="analysing", unit="action", disable=not progress) as bar:
-        for start in range(0, len(missing), ANALYSIS_BATCH):
-            part = missing[start:start + ANALYSIS_BATCH]
-            fresh = analyse_actions([actions[i] for i in part], nlp, chunking)
+        for part, fresh in zip(parts, analysed_batches(batches, nlp, chunking, processes or build_processes())):
             known.update((keys[i], a) for i, a in zip(part, fresh))
             if cache is not None:
                 cache.put_analyses((keys[i], a) for i, a in zip(part, fresh))
