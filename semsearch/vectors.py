@@ -6,6 +6,8 @@ re-reading the cache. Above ANN_ABOVE chunks an exact scan costs too much per qu
 10 000 actions are 190 MB to read, ~20 ms), so `chunks.faiss` then holds an inverted-file index (IVF):
 IVF rather than HNSW because FAISS can remove ids from it, so a reindex patches it instead of rebuilding
 a graph (minutes at 10 000 actions), and because its k-means cells keep near-duplicate passages together.
+Its vectors are stored in float16 (a scalar quantizer): half the memory of a serving process's largest part
+(154 -> 77 MB at 10 000 actions), for cosines off by ~1e-4, far below what separates two passages' scores.
 """
 
 from __future__ import annotations
@@ -42,14 +44,15 @@ def normalise(vectors: np.ndarray) -> np.ndarray:
     return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
 
 
-def ann_index(vectors: np.ndarray, ids: np.ndarray, dimension: int) -> faiss.IndexIVFFlat:
+def ann_index(vectors: np.ndarray, ids: np.ndarray, dimension: int) -> faiss.IndexIVF:
     """An IVF index over `vectors` with FAISS ids `ids`, trained here (spherical k-means, fixed seed)."""
     cells = max(1, min(int(CELLS_PER_SQRT * math.sqrt(len(ids))), len(ids) // TRAIN_PER_CELL or 1))
     if cells >= HNSW_QUANTIZER_CELLS:
         quantizer: faiss.Index = faiss.IndexHNSWFlat(dimension, 32, faiss.METRIC_INNER_PRODUCT)
     else:
         quantizer = faiss.IndexFlatIP(dimension)
-    index = faiss.IndexIVFFlat(quantizer, dimension, cells, faiss.METRIC_INNER_PRODUCT)
+    index = faiss.IndexIVFScalarQuantizer(quantizer, dimension, cells, faiss.ScalarQuantizer.QT_fp16,
+                                          faiss.METRIC_INNER_PRODUCT, False)  # the vectors, not residuals
     index.cp.niter, index.cp.spherical, index.cp.seed = KMEANS_ITERATIONS, True, 1234
     index.cp.max_points_per_centroid = TRAIN_PER_CELL
     clustering = faiss.IndexFlatIP(dimension)  # k-means itself compares exactly; only assignment uses HNSW
@@ -70,7 +73,7 @@ def set_probes(index: faiss.IndexIVF) -> None:
         quantizer.hnsw.efSearch = 2 * index.nprobe  # the graph must find the nprobe nearest cells, not ~16
 
 
-def patch_ann(index: faiss.IndexIVFFlat, removed: np.ndarray, vectors: np.ndarray, ids: np.ndarray) -> None:
+def patch_ann(index: faiss.IndexIVF, removed: np.ndarray, vectors: np.ndarray, ids: np.ndarray) -> None:
     """Remove chunk ids and add new ones in place, keeping the trained cells (no k-means again)."""
     if len(removed):
         index.remove_ids(faiss.IDSelectorBatch(removed.astype(np.int64)))
