@@ -68,8 +68,11 @@ class Synthesizer:
         self.by_field = {f: ids for f, ids in self.by_field.items() if ids}
         analysed = list(nlp.terms_many(self.pool))  # the real analysis of every sentence, once
         self.lexical_terms: list[list[Term]] = analysed
-        self.vocabulary = sorted({(t.text, t.surface) for terms in analysed for t in terms
-                                  if len(t.surface) >= 4 and t.surface.isalpha()})
+        # Queries take their words from one sentence, as someone names a topic: words drawn from anywhere rarely
+        # describe one fiche, and a page of nothing measured the search's shortest path.
+        topical = ([(t.text, t.surface) for t in terms if len(t.surface) >= 4 and t.surface.isalpha()]
+                   for terms in analysed)
+        self.topics = [list(dict.fromkeys(words)) for words in topical if len(set(words)) >= 2]
         t = time.perf_counter()
         # Rows 0..P-1: the real vectors of the pool sentences; row P + b: the real overview of sample action b.
         self.vectors = np.concatenate([embed(encoder, self.pool),
@@ -234,12 +237,15 @@ class Synthesizer:
         return means
 
     def queries(self, n: int, seed: int = 11) -> list[str]:
-        """The 16 dev queries, then distinct generated ones: 2-4 content words of the sample, as written,
-        without accents, or with one typo, so that no result or embedding cache could flatter a figure."""
+        """The 16 dev queries, then distinct generated ones: 2-4 content words of one sentence of the sample, in
+        its order, as written, without accents, or with one typo, so that no result or embedding cache could
+        flatter a figure."""
         rng = random.Random(seed)
         out = dict.fromkeys(QUERIES)
         while len(out) < n:
-            words = [rng.choice(self.vocabulary) for _ in range(rng.randint(2, 4))]
+            topic = rng.choice(self.topics)
+            picked = sorted(rng.sample(range(len(topic)), min(len(topic), rng.randint(2, 4))))
+            words = [topic[i] for i in picked]
             kind = rng.random()
             if kind < 0.4:
                 q = " ".join(text for text, _ in words)
