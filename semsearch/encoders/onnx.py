@@ -9,9 +9,10 @@ dequantised from the memory-mapped file and fed as `inputs_embeds`, so the graph
 of the 12 layers (85 MB).
 
 The exported graph has each layer's attention, GELU and residual layer norms fused into single ONNX Runtime
-operators (`onnxruntime.transformers.optimizer`: the same arithmetic, ~1.25 times as fast). In precision "int8" its matrices are then quantised per output channel to 8 bits, the activations
-per call (`quantize_dynamic`): twice as fast again on a CPU with int8 dot products, a quarter of the memory, and
-vectors within a cosine of ~0.997 of the float32 ones, at a small cost in quality (docs/QUALITY.md).
+operators (`onnxruntime.transformers.optimizer`: the same arithmetic, ~1.25 times as fast). In precision "int8"
+its matrices are then quantised per output channel to 8 bits, the activations per call (`quantize_dynamic`):
+twice as fast again on a CPU with int8 dot products, a quarter of the memory, and vectors within a cosine of
+~0.997 of the float32 ones, at a small cost in quality (docs/QUALITY.md).
 
 The export needs torch and transformers (both already installed for sentence-transformers) and runs once, at
 the first load, into the model's directory under models/; loading afterwards takes ~0.3 s and imports
@@ -192,7 +193,7 @@ def ensure_graph(source: E5File, directory: Path, precision: str = "float32") ->
             return graph
     except (OSError, ValueError):
         pass
-    log.info("export de %s en ONNX dans %s (une seule fois, ~5 s)", source.path, directory)
+    log.info("export de %s en ONNX dans %s (une seule fois, ~15 s)", source.path, directory)
     try:
         directory.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=directory, prefix=".export-") as work:
