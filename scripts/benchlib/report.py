@@ -50,7 +50,7 @@ def markdown(rows: list[dict], command: str, args) -> str:
             out.append(f"| {r['n']} | {what} | {p['p50']:.1f} | {p['p95']:.1f} | {p['p99']:.1f} | {p['samples']} |")
     out += ["", ("In process, one search at a time (its query encoded on every core), medians of --runs runs. Every "
                  "row but `16 dev queries` (repeated: cached query vectors after the first round) and `similar` sends "
-                 "distinct generated queries (2–4 content words of the sample, as written, without accents or with a "
+                 "distinct generated queries (2–4 content words of one sample sentence, as written, without accents or with a "
                  "typo) that no other row sends; `+filter` adds the commonest department; `vector cached`: its "
                  "queries searched once untimed, then timed (the search without the encoder); similar: 40 actions "
                  "spread over the corpus.")]
