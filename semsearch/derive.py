@@ -73,16 +73,16 @@ def analysed_batches(batches: list[list[Action]], nlp: FrenchNLP, chunking: Chun
 
 
 def cached_analyses(actions: Sequence[Action], nlp: FrenchNLP, chunking: Chunking, progress: bool,
-                    cache: store.BuildCache | None, processes: int | None = None) -> tuple[list[Analysis], list[bytes], int]:
-    """Every action's analysis, from the cache where it has one (and put there when it has not), in `processes`
-    processes (default: cores.build_processes()); returns (analyses, keys, how many were new)."""
+                    cache: store.BuildCache | None) -> tuple[list[Analysis], list[bytes], int]:
+    """Every action's analysis, from the cache where it has one (and put there when it has not), in
+    cores.build_processes() processes when there are enough; returns (analyses, keys, how many were new)."""
     keys = [analysis_key(a, nlp.model, chunking) for a in actions]
     known = cache.analyses(keys) if cache is not None else {}
     missing = [i for i, k in enumerate(keys) if k not in known]
     parts = [missing[start:start + ANALYSIS_BATCH] for start in range(0, len(missing), ANALYSIS_BATCH)]
     batches = [[actions[i] for i in part] for part in parts]
     with tqdm(total=len(missing), desc="analysing", unit="action", disable=not progress) as bar:
-        for part, fresh in zip(parts, analysed_batches(batches, nlp, chunking, processes or build_processes())):
+        for part, fresh in zip(parts, analysed_batches(batches, nlp, chunking, build_processes())):
             known.update((keys[i], a) for i, a in zip(part, fresh))
             if cache is not None:
                 cache.put_analyses((keys[i], a) for i, a in zip(part, fresh))

