@@ -21,7 +21,8 @@ from .errors import IndexDamagedError, IndexMismatchError, IndexMissingError
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 4  # 3: fiche vectors, passage spans, word families in the lexicon; 4: stop words
+# 3: fiche vectors, passage spans, word families in the lexicon; 4: stop words; 5: each passage's terms.
+FORMAT_VERSION = 5
 STORE_FILE = "actions.sqlite"
 
 
@@ -107,7 +108,7 @@ class Index:
         if self.chunk_matrix is not None:
             return self.chunk_matrix[np.searchsorted(self.chunk_ids, rowids)]
         assert self.chunk_ann is not None
-        return np.stack([self.chunk_ann.reconstruct(int(r)) for r in rowids]) if len(rowids) \
+        return self.chunk_ann.reconstruct_batch(rowids) if len(rowids) \
             else np.zeros((0, self.manifest.dimension), dtype=np.float32)
 
     def close(self) -> None:

@@ -15,7 +15,7 @@ from html import escape
 
 import numpy as np
 
-from .analysis import Span
+from .analysis import StoredPassage
 from .chunking import section_label
 from .query import QueryWord
 from .records import Action
@@ -64,54 +64,50 @@ def _field_text(action: Action, name: str) -> str:
     return " ; ".join(value) if isinstance(value, list) else value
 
 
-ChunkRow = tuple[int, str, str, tuple[Span, ...]]  # store.chunks_of: rowid, section, text, spans
-
-
-def evidence(terms_of: Callable[[str], frozenset[str]], action: Action, chunks: Sequence[ChunkRow], words: Sequence[QueryWord],
-             held: Sequence[bool], cosines: Sequence[float] | None) -> Evidence:
+def evidence(terms_of: Callable[[str], frozenset[str]], action: Action, passages: Sequence[StoredPassage],
+             words: Sequence[QueryWord], held: Sequence[bool], cosines: Sequence[float] | None) -> Evidence:
     """The passage to show for a result and which query words it holds.
 
-    `chunks`: the action's passages (store.chunks_of); `held[w]`: whether the fiche holds query word w (the
-    lexical index says so); `cosines`: each passage's cosine with the query, None in lexical mode. The passage
-    holding the most query words wins (the title-and-keywords passage only when no other does), then the
+    `passages`: the action's, in display order (store.passages_of); `held[w]`: whether the fiche holds query word
+    w (the lexical index says so); `cosines`: each passage's cosine with the query, None in lexical mode. The
+    passage holding the most query words wins (the title-and-keywords passage only when no other does), then the
     closest in meaning, then the first.
     """
-    if not chunks:
+    if not passages:
         return Evidence(None)
-    closeness = dict(zip((c[0] for c in chunks), cosines if cosines is not None else [0.0] * len(chunks)))
+    closeness = list(cosines) if cosines is not None else [0.0] * len(passages)
     wanted = [w for w, h in zip(words, held) if h]
 
-    def holds(spans: Sequence[Span]) -> list[QueryWord]:
-        terms = {s.term for s in spans}
-        return [w for w in wanted if w.terms & terms]
+    def holds(p: StoredPassage) -> list[QueryWord]:
+        return [w for w in wanted if w.terms & p.terms]
 
-    def rank(chunk: ChunkRow) -> tuple[int, bool, float]:
-        rowid, section, _, spans = chunk
-        return len(holds(spans)), section != "overview", closeness[rowid]
-
-    best = max(chunks, key=rank)  # max keeps the first of equals: display order
-    _, section, text, spans = best
-    shown = holds(spans)
+    best = max(range(len(passages)),  # max keeps the first of equals: display order
+               key=lambda i: (len(holds(passages[i])), passages[i].section != "overview", closeness[i]))
+    chosen = passages[best]
+    shown = holds(chosen)
     terms = set().union(*(w.terms for w in shown)) if shown else set()
+    spans = chosen.spans
+    text = chosen.text
     highlights = [(s.start, s.end) for s in spans if s.term in terms]
-    passage = Passage(section, section_label(section), text, highlights)
+    passage = Passage(chosen.section, section_label(chosen.section), text, highlights)
     # each word as the passage first writes it ("précarité" for a query typed "precarite")
     written = [next(text[s.start:s.end].lower() for s in spans if s.term in w.terms) for w in shown]
     elsewhere = []
     for w in wanted:
         if w in shown:
             continue
-        places = list(dict.fromkeys(section_label(c[1]) for c in chunks if w.terms & {s.term for s in c[3]}))
+        places = list(dict.fromkeys(section_label(p.section) for p in passages if w.terms & p.terms))
         places += [label for name, label in FIELDS.items()
                    if w.terms & terms_of(_field_text(action, name))]
         elsewhere.append(Found(w.text or w.surface, places or ["la fiche"]))
     return Evidence(passage, list(dict.fromkeys(written)), elsewhere)
 
 
-def closest(chunks: Sequence[ChunkRow], vectors: np.ndarray, target: np.ndarray, terms: set[str]) -> Passage | None:
+def closest(passages: Sequence[StoredPassage], vectors: np.ndarray, target: np.ndarray,
+            terms: set[str]) -> Passage | None:
     """The passage of an action closest to `target` (similar actions), with the words of `terms` highlighted;
     `vectors` are the passages' vectors, in the same order."""
-    if not chunks:
+    if not passages:
         return None
-    _, section, text, spans = chunks[int(np.argmax(vectors @ target))]
-    return Passage(section, section_label(section), text, [(s.start, s.end) for s in spans if s.term in terms])
+    p = passages[int(np.argmax(vectors @ target))]
+    return Passage(p.section, section_label(p.section), p.text, [(s.start, s.end) for s in p.spans if s.term in terms])

@@ -9,6 +9,7 @@ and every page are computed over that set intersected with the filters. Weaker n
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -128,11 +129,13 @@ class Searcher:
         order = _ranked(members, q.fused, self._position, offset + limit)
         best = q.fused.feedback_from
         like = self._action(best).title if best is not None else None
-        hits = [self._hit(q, a, "proche", like) for a in order[offset:offset + limit].tolist()]
+        shown = order[offset:offset + limit]
         # Neighbours sit under the matches the filters leave; with none left, the user is told to widen them.
         weaker = np.flatnonzero(q.fused.neighbours & allowed) if len(members) else np.zeros(0, dtype=np.int64)
-        neighbours = [self._hit(q, a, "voisin", like) for a in
-                      _top(weaker, q.fused.score[weaker], self._position, NEIGHBOURS).tolist()]
+        weaker = _top(weaker, q.fused.score[weaker], self._position, NEIGHBOURS)
+        built = self._hits(q, np.concatenate([shown, weaker]).tolist(), like)
+        hits = built[:len(shown)]
+        neighbours = [dataclasses.replace(h, tier="voisin") for h in built[len(shown):]]
         suggestions = Suggestions()
         if not len(members):
             suggestions = Suggestions(self.analyser.suggestions(q.words),
@@ -171,24 +174,35 @@ class Searcher:
         found = self.evidence(query, mode)
         return _Query(found.words, found.lexical, found.semantic, found.vector, self.fuse(found, mode))
 
-    def _hit(self, q: _Query, rowid: int, tier: str, like: str | None) -> Hit:
-        """A result with its passage and reasons; `like`: the title of the best match feedback came from."""
-        action = self._action(rowid)
-        held = q.lexical.held(rowid) if q.lexical.holders else [False] * len(q.words)
-        chunks = store.chunks_of(self.index.db, rowid)
-        cosines = None if q.vector is None else (self._chunk_vectors(chunks) @ q.vector).tolist()
-        found = evidence(self.analyser.cut.terms_of, action, chunks, q.words, held, cosines)
-        e = Explanation(matched_terms=found.in_passage, elsewhere=found.elsewhere)
-        fused = q.fused
-        if fused.lexical[rowid] > 0:
-            e.lexical_rank = _rank_of(fused.lexical, rowid, self._exists, self._position)
-        if q.semantic is not None:
-            e.semantic_rank = _rank_of(fused.semantic, rowid, self._exists, self._position)
-            e.semantic_score = float(q.semantic.cosines[rowid]) if q.semantic.chunks[rowid] else None
-        if like is not None and fused.feedback_from != rowid and fused.feedback[rowid] >= RESEMBLES_Z:
-            e.like = like
-        e.reasons = _reasons(e)
-        return Hit(action, float(fused.score[rowid]), found.passage, e, tier)
+    def _hits(self, q: _Query, rowids: list[int], like: str | None) -> list[Hit]:
+        """Results with their passage and reasons, the records and passages of a page read at once; `like`: the
+        title of the best match feedback came from."""
+        actions = store.records(self.index.db, rowids)
+        passages = store.passages_of(self.index.db, rowids)
+        cosines: dict[int, list[float]] = {}
+        if q.vector is not None:
+            chunk_ids = np.asarray([p.rowid for r in rowids for p in passages[r]], dtype=np.int64)
+            every = self.index.chunk_vectors(chunk_ids) @ q.vector
+            ends = np.cumsum([len(passages[r]) for r in rowids])[:-1]
+            cosines = {r: part.tolist() for r, part in zip(rowids, np.split(every, ends))}
+        fused, rows = q.fused, np.asarray(rowids, dtype=np.int64)
+        lexical_ranks = _ranks_of(fused.lexical, rows, self._exists, self._position)
+        semantic_ranks = _ranks_of(fused.semantic, rows, self._exists, self._position)
+        hits = []
+        for i, (rowid, action) in enumerate(zip(rowids, actions, strict=True)):
+            held = q.lexical.held(rowid) if q.lexical.holders else [False] * len(q.words)
+            found = evidence(self.analyser.cut.terms_of, action, passages[rowid], q.words, held, cosines.get(rowid))
+            e = Explanation(matched_terms=found.in_passage, elsewhere=found.elsewhere)
+            if fused.lexical[rowid] > 0:
+                e.lexical_rank = lexical_ranks[i]
+            if q.semantic is not None:
+                e.semantic_rank = semantic_ranks[i]
+                e.semantic_score = float(q.semantic.cosines[rowid]) if q.semantic.chunks[rowid] else None
+            if like is not None and fused.feedback_from != rowid and fused.feedback[rowid] >= RESEMBLES_Z:
+                e.like = like
+            e.reasons = _reasons(e)
+            hits.append(Hit(action, float(fused.score[rowid]), found.passage, e))
+        return hits
 
     def similar(self, action_id: str, filters: flt.Filters | None = None, limit: int = 5,
                 offset: int = 0, facet_limit: int | None = FACET_LIMIT) -> SearchResults:
@@ -237,8 +251,9 @@ class Searcher:
     def _passage_near(self, rowid: int, source_row: int, terms: set[str]) -> Passage | None:
         """The passage of an action closest to another action's fiche vector, `terms` highlighted."""
         target = self.index.fiche_matrix[int(np.searchsorted(self.index.fiche_ids, source_row))]
-        chunks = store.chunks_of(self.index.db, rowid)
-        return closest(chunks, self._chunk_vectors(chunks), target, terms)
+        passages = store.passages_of(self.index.db, [rowid])[rowid]
+        vectors = self.index.chunk_vectors(np.asarray([p.rowid for p in passages], dtype=np.int64))
+        return closest(passages, vectors, target, terms)
 
     def similar_order(self, action_id: str, weights: SimilarWeights | None = None) -> list[str]:
         """Every other action, most similar first, with these weights or others (the evaluation reads it all)."""
@@ -281,9 +296,6 @@ class Searcher:
         except KeyError:
             raise NotFound(action_id) from None
 
-    def _chunk_vectors(self, chunks: list) -> np.ndarray:
-        return self.index.chunk_vectors(np.asarray([c[0] for c in chunks], dtype=np.int64))
-
     def _action(self, rowid: int) -> Action:
         return store.record(self.index.db, rowid)
 
@@ -302,11 +314,11 @@ def _reasons(e: Explanation) -> list[str]:
     return out
 
 
-def _rank_of(scores: np.ndarray, rowid: int, exists: np.ndarray, position: np.ndarray) -> int:
-    """1-based rank of one action among all by descending score, ties in export order."""
-    mine = scores[rowid]
-    ahead = exists & ((scores > mine) | ((scores == mine) & (position < position[rowid])))
-    return int(np.count_nonzero(ahead)) + 1
+def _ranks_of(scores: np.ndarray, rowids: np.ndarray, exists: np.ndarray, position: np.ndarray) -> list[int]:
+    """1-based rank of some actions among all by descending score, ties in export order."""
+    mine, theirs = scores[rowids][:, None], scores[exists][None, :]
+    ahead = (theirs > mine) | ((theirs == mine) & (position[exists][None, :] < position[rowids][:, None]))
+    return (np.count_nonzero(ahead, axis=1) + 1).tolist()
 
 
 def _top(ids: np.ndarray, scores: np.ndarray, position: np.ndarray, k: int) -> np.ndarray:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .analysis import AnalysedChunk, Analysis, Span, spans_from_json, spans_to_json
+from .analysis import AnalysedChunk, Analysis, StoredPassage, spans_to_json, terms_text
 from .records import FACETS, Action
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ CREATE INDEX facets_by_value ON facets (facet, value, action);
 CREATE INDEX facets_by_action ON facets (action);
 CREATE TABLE chunks (
     rowid INTEGER PRIMARY KEY, action INTEGER NOT NULL, section TEXT NOT NULL, position INTEGER NOT NULL,
-    key BLOB NOT NULL, text TEXT NOT NULL, spans TEXT NOT NULL
+    key BLOB NOT NULL, text TEXT NOT NULL, terms TEXT NOT NULL, spans TEXT NOT NULL
 );
 CREATE INDEX chunks_by_action ON chunks (action);
 CREATE TABLE lexicon (
@@ -88,19 +88,34 @@ def insert_action(db: sqlite3.Connection, rowid: int, position: int, key: bytes,
 
 def records(db: sqlite3.Connection, rowids: Iterable[int]) -> list[Action]:
     """The actions of some rowids, in that order (unknown rowids left out)."""
-    out = []
-    for rowid in rowids:
-        row = db.execute("SELECT data FROM actions WHERE rowid = ?", (rowid,)).fetchone()
-        if row is not None:
-            out.append(Action.from_dict(json.loads(row[0])))
+    rowids = list(rowids)
+    data: dict[int, str] = {}
+    for part in _parts(rowids):
+        data.update(db.execute(f"SELECT rowid, data FROM actions WHERE rowid IN ({_marks(part)})", part))
+    return [Action.from_dict(json.loads(data[r])) for r in rowids if r in data]
+
+
+def passages_of(db: sqlite3.Connection, action_rowids: Sequence[int]) -> dict[int, list[StoredPassage]]:
+    """The passages of some actions, each action's in display order (a page's in one query)."""
+    out: dict[int, list[StoredPassage]] = {int(a): [] for a in action_rowids}
+    for part in _parts(list(out)):
+        for action, rowid, section, text, terms, spans in db.execute(
+                f"SELECT action, rowid, section, text, terms, spans FROM chunks WHERE action IN ({_marks(part)}) "
+                f"ORDER BY action, rowid", part):
+            out[action].append(StoredPassage(rowid, section, text, frozenset(terms.split()), spans))
     return out
 
 
-def chunks_of(db: sqlite3.Connection, action_rowid: int) -> list[tuple[int, str, str, tuple[Span, ...]]]:
-    """(rowid, section, text, spans) of an action's passages, in display order."""
-    rows = db.execute("SELECT rowid, section, text, spans FROM chunks WHERE action = ? ORDER BY rowid",
-                      (action_rowid,)).fetchall()
-    return [(rowid, section, text, spans_from_json(spans)) for rowid, section, text, spans in rows]
+# SQLite's bound parameters per statement (SQLITE_MAX_VARIABLE_NUMBER is 32 766 since 3.32; 999 before).
+_PARAMETERS = 999
+
+
+def _parts(rowids: list[int]) -> list[list[int]]:
+    return [rowids[i:i + _PARAMETERS] for i in range(0, len(rowids), _PARAMETERS)]
+
+
+def _marks(part: list[int]) -> str:
+    return ",".join("?" * len(part))
 
 
 def chunk_owners(db: sqlite3.Connection) -> np.ndarray:
@@ -181,8 +196,9 @@ def set_stop_words(db: sqlite3.Connection, words: Iterable[str]) -> None:
 
 
 def insert_chunk(db: sqlite3.Connection, rowid: int, action_rowid: int, chunk: AnalysedChunk, key: bytes) -> None:
-    db.execute("INSERT INTO chunks (rowid, action, section, position, key, text, spans) VALUES (?, ?, ?, ?, ?, ?, ?)",
-               (rowid, action_rowid, chunk.section, chunk.position, key, chunk.text, spans_to_json(chunk.spans)))
+    db.execute("INSERT INTO chunks (rowid, action, section, position, key, text, terms, spans) "
+               "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (rowid, action_rowid, chunk.section, chunk.position, key, chunk.text,
+                                                   terms_text(chunk.spans), spans_to_json(chunk.spans)))
 
 
 _DELETE = ("DELETE FROM actions WHERE rowid = ?", "DELETE FROM facets WHERE action = ?",

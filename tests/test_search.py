@@ -7,6 +7,7 @@ from itertools import pairwise
 import numpy as np
 import pytest
 
+from semsearch.chunking import overview, section_texts
 from semsearch.errors import InvalidQuery, NotFound
 from semsearch.loading import load_index
 from semsearch.search import Searcher, _top
@@ -43,6 +44,15 @@ def test_every_mode_answers_with_passages_and_reasons(searcher: Searcher, mode: 
         assert e.lexical_rank is not None or e.semantic_rank is not None
         assert mode != "lexical" or (e.lexical_rank and e.matched_terms and e.semantic_rank is None)
         assert mode != "semantic" or (e.semantic_rank and e.lexical_rank is None)
+
+
+def test_each_result_shows_a_passage_of_its_own_fiche_and_its_neighbours_too(searcher: Searcher) -> None:
+    # A page's records and passages are read together: each must stay with its own fiche.
+    results = searcher.search("atelier parents enfants")
+    assert len(results.hits) >= 3 and results.neighbours
+    for hit in results.hits + results.neighbours:
+        own = " ".join([overview(hit.action)] + [text for _, text in section_texts(hit.action)])
+        assert hit.passage is not None and set(hit.passage.text.split()) <= set(own.replace("’", "'").split())
 
 
 def test_lexical_matches_are_highlighted_in_the_passage(searcher: Searcher) -> None:

@@ -67,8 +67,8 @@ def prepare(index_dir: Path, work: Path, queries: list[str], encoder) -> dict:
         of_chunk = {}
         for rowid, action_id, _, _ in store.action_rows(index.db):
             action = store.record(index.db, rowid)
-            for chunk, section, text, _ in store.chunks_of(index.db, rowid):
-                of_chunk[chunk] = (action_id, CHUNKING.embedded(action, section, text))
+            for passage in store.passages_of(index.db, [rowid])[rowid]:
+                of_chunk[passage.rowid] = (action_id, CHUNKING.embedded(action, passage.section, passage.text))
     finally:
         index.close()
     rows = [of_chunk[int(i)] for i in ids]  # KeyError: a vector without its passage
