@@ -15,6 +15,7 @@ from semsearch.errors import IndexMismatchError, IndexMissingError
 from semsearch.index import build_index
 from semsearch.loading import FORMAT_VERSION, Manifest, library_versions, load_index
 from semsearch.nlp import FrenchNLP
+from semsearch.vectors import inner_products
 
 
 class FailingEncoder:
@@ -111,3 +112,15 @@ def test_new_build_replaces_current_and_keeps_one_for_rollback(tmp_path: Path, c
     builds = [build_index(small(corpus, n), tmp_path, encoder, nlp, progress=False) for n in (1, 2, 3)]
     assert load_index(tmp_path).manifest.build_id == builds[-1].build_id
     assert sorted(p.name for p in (tmp_path / "builds").iterdir()) == [b.build_id for b in builds[1:]]
+
+
+def test_fiche_scores_are_the_products_of_the_stored_vectors_and_a_wrong_dimension_is_refused(
+        sample_index: Path) -> None:
+    index = load_index(current_build(sample_index))
+    try:
+        query = index.fiche_matrix[3] + index.fiche_matrix[7]
+        np.testing.assert_allclose(inner_products(index.fiche_matrix, query), index.fiche_matrix @ query, atol=1e-5)
+        with pytest.raises(ValueError, match="dimension"):
+            inner_products(index.fiche_matrix, query[:100])
+    finally:
+        index.close()

@@ -14,6 +14,10 @@ semsearch gets the vector through a stand-in encoder, so its query-vector cache 
 A peer ranks passages: it returns PASSAGES of them and the first 10 distinct fiches among them are its top 10.
 semsearch's top 10 is the head of its whole order (Searcher.order: matches, then the rest by score), since its
 page holds only what clears its thresholds. Top-10 overlap: |peer's ∩ semsearch's| / 10, averaged over queries.
+
+A peer returns passage ids; semsearch's timed call returns a page (records, passages, reasons, facets). A fourth
+process, in the rotation like an engine, times semsearch's ranking alone: the query's evidence and fusion and
+its 10 best fiches, the work a peer's call does.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ from pathlib import Path
 import numpy as np
 
 ENGINES = ("semsearch", "lancedb", "txtai")
+# semsearch's ranking alone, without its page: a process of its own, in the rotation like an engine.
+RANKING = "semsearch-ranking"
 MODES = ("hybrid", "lexical", "dense")
 SEMSEARCH_MODE = {"hybrid": "hybrid", "lexical": "lexical", "dense": "semantic"}
 PASSAGES = 50  # passages a peer returns per query, folded into fiches
@@ -36,7 +42,8 @@ WARMUP = 10  # queries sent to every engine in every mode before the timed ones,
 HEADER = ("| engine | hybrid p50 ms (encoder excluded) | lexical p50 | dense p50 | build s (analysis and embedding "
           "excluded) | RSS MB | top-10 overlap with semsearch (hybrid / lexical / dense) |")
 LABELS = {"semsearch": "semsearch", "lancedb": "LanceDB {v} hybrid (FTS + {ivf}, RRF)",
-          "txtai": "txtai {v} hybrid (BM25 + faiss {ivf}, convex 0.5)"}
+          "txtai": "txtai {v} hybrid (BM25 + faiss {ivf}, convex 0.5)",
+          RANKING: "semsearch, ranking alone (evidence and fusion, its 10 best fiches; no page)"}
 
 
 # -- parent: prepare, build, interleave, report --------------------------------------------------------------
@@ -120,15 +127,16 @@ def compare(n: int, index_dir: Path, row: dict, queries: list[str], encoder, com
             build[engine] = child.ask()["build_s"]
             child.close()
     with stage(f"N={n}: peers: {count} queries × {len(MODES)} modes, engines interleaved"):
-        servers = {e: Child("serve", e, work) for e in ENGINES}
+        rotation = (*ENGINES, RANKING)
+        servers = {e: Child("serve", e, work) for e in rotation}
         loaded = {e: s.ask(op="rss") for e, s in servers.items()}
-        times = {e: {m: [] for m in MODES} for e in ENGINES}
-        found = {e: {m: [] for m in MODES} for e in ENGINES}
+        times = {e: {m: [] for m in MODES} for e in rotation}
+        found = {e: {m: [] for m in MODES} for e in rotation}
         pages = {m: [] for m in MODES}  # semsearch's matches on each page
         for i in range(count + WARMUP):
             for mode in MODES:
-                for k in range(len(ENGINES)):
-                    engine = ENGINES[(i + k) % len(ENGINES)]
+                for k in range(len(rotation)):
+                    engine = rotation[(i + k) % len(rotation)]
                     got = servers[engine].ask(op="search", i=i, mode=mode)
                     if i >= WARMUP:
                         times[engine][mode].append(got["s"])
@@ -143,11 +151,11 @@ def compare(n: int, index_dir: Path, row: dict, queries: list[str], encoder, com
                "versions": {e: version(e) for e in ENGINES[1:]},
                "semsearch_pages_with_10": {m: float(np.mean(np.asarray(pages[m]) >= 10)) for m in MODES},
                "semsearch_pages_empty": {m: float(np.mean(np.asarray(pages[m]) == 0)) for m in MODES}}
-    for e in ENGINES:
+    for e in rotation:
         results["engines"][e] = {
             "p50_ms": {m: float(np.percentile(times[e][m], 50) * 1000) for m in MODES},
             "p95_ms": {m: float(np.percentile(times[e][m], 95) * 1000) for m in MODES},
-            "build_s": build[e], "rss_mb_loaded": loaded[e]["rss_mb"], "rss_mb": rss[e]["rss_mb"],
+            "build_s": build.get(e, build["semsearch"]), "rss_mb_loaded": loaded[e]["rss_mb"], "rss_mb": rss[e]["rss_mb"],
             "overlap": {m: float(np.mean([len(set(a) & set(b)) / max(len(a), len(b), 1) for a, b in
                                           zip(found[e][m], found["semsearch"][m])])) for m in MODES}}
     return results, markdown(results, command)
@@ -164,6 +172,8 @@ def markdown(r: dict, command: str) -> str:
              f"`{command}`", "",
              HEADER, "|---|---|---|---|---|---|---|"]
     for e, x in r["engines"].items():
+        if e == RANKING:
+            continue
         p, q = x["p50_ms"], base["p50_ms"]
         label = LABELS[e].format(v=r["versions"][e].rsplit(".", 1)[0] if e != "semsearch" else "",
                                  ivf="IVF_FLAT" if r["nlist"] else "flat vectors")
@@ -174,6 +184,10 @@ def markdown(r: dict, command: str) -> str:
     full, empty = r["semsearch_pages_with_10"], r["semsearch_pages_empty"]
     lines += ["", "semsearch's pages with 10 matches / with none (hybrid, lexical, dense): " +
               ", ".join(f"{full[m]:.0%} / {empty[m]:.0%}" for m in MODES)]
+    if RANKING in r["engines"]:
+        ranking, peer = r["engines"][RANKING]["p50_ms"], r["engines"]["lancedb"]["p50_ms"]
+        lines += ["", f"{LABELS[RANKING]}, p50 ms (hybrid, lexical, dense) and against LanceDB's: " +
+                  ", ".join(f"{ranking[m]:.1f} ({ranking[m] / peer[m]:.2f}×)" for m in MODES)]
     return "\n".join(lines) + "\n"
 
 
@@ -201,6 +215,16 @@ class Semsearch:
         read: a page holds only the matches above semsearch's thresholds, often fewer than 10 (not timed)."""
         s = self.searcher
         return s.order(s.fuse(s.evidence(text, SEMSEARCH_MODE[mode]), SEMSEARCH_MODE[mode])).ids[:10]
+
+
+class SemsearchRanking(Semsearch):
+    """semsearch without its page: the query's evidence and fusion, then its 10 best fiches (what is timed)."""
+
+    def search(self, mode: str, text: str, vector: np.ndarray) -> list[str]:
+        self.vector = vector
+        s, mode = self.searcher, SEMSEARCH_MODE[mode]
+        score = s.fuse(s.evidence(text, mode), mode).score
+        return [s.action_id(int(r)) for r in np.argpartition(-score, min(10, len(score) - 1))[:10]]
 
 
 class Lance:
@@ -299,7 +323,7 @@ def child(role: str, engine: str, work: Path) -> None:
     os.dup2(2, 1)
     sys.path[0] = str(Path(__file__).resolve().parents[2])  # semsearch from this checkout, not benchlib's modules
     meta = json.loads((work / "meta.json").read_text())
-    impl = {"semsearch": Semsearch, "lancedb": Lance, "txtai": Txtai}[engine]()
+    impl = {"semsearch": Semsearch, "lancedb": Lance, "txtai": Txtai, RANKING: SemsearchRanking}[engine]()
     if role == "build":
         sys.stdin.readline()
         reply.write(json.dumps({"build_s": impl.build(work, meta)}) + "\n")
