@@ -71,8 +71,9 @@ class Analysis:
 
 @dataclass(frozen=True)
 class StoredPassage:
-    """A passage as the store returns it. A result's passage is chosen by the terms of every passage of the fiche
-    but shows the spans of one, so the spans stay as the store keeps them (JSON, ~30 µs to read) until asked."""
+    """A passage as the store returns it. A result's passage is chosen by the terms of every passage of the
+    fiche but shows the spans of one, so the spans stay as the store keeps them (JSON, ~30 µs to read) until
+    asked."""
 
     rowid: int
     section: str
@@ -86,7 +87,7 @@ class StoredPassage:
 
 
 def terms_text(spans: Sequence[Span]) -> str:
-    """A passage's distinct terms as the store keeps them, space-separated (a term is one token's: no space)."""
+    """A passage's distinct terms as the store keeps them, space-separated (a term is a token's: no space)."""
     return " ".join(sorted({s.term for s in spans}))
 
 

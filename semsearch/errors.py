@@ -44,12 +44,14 @@ class BuildError(SemsearchError):
 class IndexMismatchError(SemsearchError):
     """The index was built with another encoder or format than the one asked for."""
 
-    def __init__(self, what: str, expected: object, found: object) -> None:
+    def __init__(self, what: str, expected: object, found: object, *, configurable: bool = True) -> None:
         self.what, self.expected, self.found = what, expected, found
-        super().__init__(
-            f"l'index a été construit avec {what} {found!r}, mais {expected!r} est configuré ; "
-            f"reconstruisez-le avec `semsearch reindex` ou configurez {found!r}"
-        )
+        if configurable:
+            super().__init__(f"l'index a été construit avec {what} {found!r}, mais {expected!r} est "
+                             f"configuré ; reconstruisez-le avec `semsearch reindex` ou configurez {found!r}")
+        else:  # the format: this code reads one only
+            super().__init__(f"l'index a été construit avec {what} {found!r}, mais cette version de "
+                             f"semsearch lit {expected!r} ; reconstruisez-le avec `semsearch reindex`")
 
 
 class NotFound(SemsearchError):

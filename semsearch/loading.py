@@ -76,7 +76,7 @@ class Manifest:
             data = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
             found = data.get("format_version") if isinstance(data, dict) else None
             if found is not None and found != FORMAT_VERSION:  # refused before its fields are read: they differ
-                raise IndexMismatchError("la version de format", FORMAT_VERSION, found)
+                raise IndexMismatchError("la version de format", FORMAT_VERSION, found, configurable=False)
             return cls(**data)
         except FileNotFoundError as exc:
             raise IndexMissingError(f"{path} : pas de manifest.json ; reconstruisez l'index avec `semsearch reindex`") from exc

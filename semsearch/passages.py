@@ -68,10 +68,10 @@ def evidence(terms_of: Callable[[str], frozenset[str]], action: Action, passages
              words: Sequence[QueryWord], held: Sequence[bool], cosines: Sequence[float] | None) -> Evidence:
     """The passage to show for a result and which query words it holds.
 
-    `passages`: the action's, in display order (store.passages_of); `held[w]`: whether the fiche holds query word
-    w (the lexical index says so); `cosines`: each passage's cosine with the query, None in lexical mode. The
-    passage holding the most query words wins (the title-and-keywords passage only when no other does), then the
-    closest in meaning, then the first.
+    `passages`: the action's, in display order (store.passages_of); `held[w]`: whether the fiche holds query
+    word w (the lexical index says so); `cosines`: each passage's cosine with the query, None in lexical mode.
+    The passage holding the most query words wins (the title-and-keywords passage only when no other does),
+    then the closest in meaning, then the first.
     """
     if not passages:
         return Evidence(None)
@@ -103,11 +103,11 @@ def evidence(terms_of: Callable[[str], frozenset[str]], action: Action, passages
     return Evidence(passage, list(dict.fromkeys(written)), elsewhere)
 
 
-def closest(passages: Sequence[StoredPassage], vectors: np.ndarray, target: np.ndarray,
-            terms: set[str]) -> Passage | None:
-    """The passage of an action closest to `target` (similar actions), with the words of `terms` highlighted;
-    `vectors` are the passages' vectors, in the same order."""
+def closest(passages: Sequence[StoredPassage], cosines: np.ndarray, terms: set[str]) -> Passage | None:
+    """The passage of an action closest to another fiche (similar actions), with the words of `terms`
+    highlighted; `cosines`: each passage's with that fiche's vector, in the same order."""
     if not passages:
         return None
-    p = passages[int(np.argmax(vectors @ target))]
-    return Passage(p.section, section_label(p.section), p.text, [(s.start, s.end) for s in p.spans if s.term in terms])
+    p = passages[int(np.argmax(cosines))]
+    highlights = [(s.start, s.end) for s in p.spans if s.term in terms]
+    return Passage(p.section, section_label(p.section), p.text, highlights)

@@ -31,6 +31,7 @@ from .records import Action
 from .results import Explanation, Hit, Listing, SearchResults, Suggestions
 from .semantic import DenseSearch, SemanticMatches
 from .similar import Recommender, SimilarWeights, examples, page
+from .vectors import inner_products
 
 __all__ = ["MODES", "Hit", "Listing", "Passage", "SearchResults", "Searcher"]
 
@@ -175,28 +176,28 @@ class Searcher:
         return _Query(found.words, found.lexical, found.semantic, found.vector, self.fuse(found, mode))
 
     def _hits(self, q: _Query, rowids: list[int], like: str | None) -> list[Hit]:
-        """Results with their passage and reasons, the records and passages of a page read at once; `like`: the
-        title of the best match feedback came from."""
+        """Results with their passage and reasons, the records and passages of a page read at once; `like`:
+        the title of the best match feedback came from."""
         actions = store.records(self.index.db, rowids)
         passages = store.passages_of(self.index.db, rowids)
         cosines: dict[int, list[float]] = {}
         if q.vector is not None:
             chunk_ids = np.asarray([p.rowid for r in rowids for p in passages[r]], dtype=np.int64)
-            every = self.index.chunk_vectors(chunk_ids) @ q.vector
+            # as the dense stage computes them, so that equal passages tie alike
+            every = inner_products(self.index.chunk_vectors(chunk_ids), q.vector)
             ends = np.cumsum([len(passages[r]) for r in rowids])[:-1]
             cosines = {r: part.tolist() for r, part in zip(rowids, np.split(every, ends))}
-        fused, rows = q.fused, np.asarray(rowids, dtype=np.int64)
-        lexical_ranks = _ranks_of(fused.lexical, rows, self._exists, self._position)
-        semantic_ranks = _ranks_of(fused.semantic, rows, self._exists, self._position)
+        fused = q.fused
         hits = []
-        for i, (rowid, action) in enumerate(zip(rowids, actions, strict=True)):
+        for rowid, action in zip(rowids, actions, strict=True):
             held = q.lexical.held(rowid) if q.lexical.holders else [False] * len(q.words)
-            found = evidence(self.analyser.cut.terms_of, action, passages[rowid], q.words, held, cosines.get(rowid))
+            found = evidence(self.analyser.cut.terms_of, action, passages[rowid], q.words, held,
+                             cosines.get(rowid))
             e = Explanation(matched_terms=found.in_passage, elsewhere=found.elsewhere)
             if fused.lexical[rowid] > 0:
-                e.lexical_rank = lexical_ranks[i]
+                e.lexical_rank = _rank_of(fused.lexical, rowid, self._exists, self._position)
             if q.semantic is not None:
-                e.semantic_rank = semantic_ranks[i]
+                e.semantic_rank = _rank_of(fused.semantic, rowid, self._exists, self._position)
                 e.semantic_score = float(q.semantic.cosines[rowid]) if q.semantic.chunks[rowid] else None
             if like is not None and fused.feedback_from != rowid and fused.feedback[rowid] >= RESEMBLES_Z:
                 e.like = like
@@ -253,7 +254,8 @@ class Searcher:
         target = self.index.fiche_matrix[int(np.searchsorted(self.index.fiche_ids, source_row))]
         passages = store.passages_of(self.index.db, [rowid])[rowid]
         vectors = self.index.chunk_vectors(np.asarray([p.rowid for p in passages], dtype=np.int64))
-        return closest(passages, vectors, target, terms)
+        cosines = inner_products(vectors, target)
+        return closest(passages, cosines, terms)
 
     def similar_order(self, action_id: str, weights: SimilarWeights | None = None) -> list[str]:
         """Every other action, most similar first, with these weights or others (the evaluation reads it all)."""
@@ -314,11 +316,11 @@ def _reasons(e: Explanation) -> list[str]:
     return out
 
 
-def _ranks_of(scores: np.ndarray, rowids: np.ndarray, exists: np.ndarray, position: np.ndarray) -> list[int]:
-    """1-based rank of some actions among all by descending score, ties in export order."""
-    mine, theirs = scores[rowids][:, None], scores[exists][None, :]
-    ahead = (theirs > mine) | ((theirs == mine) & (position[exists][None, :] < position[rowids][:, None]))
-    return (np.count_nonzero(ahead, axis=1) + 1).tolist()
+def _rank_of(scores: np.ndarray, rowid: int, exists: np.ndarray, position: np.ndarray) -> int:
+    """1-based rank of one action among all by descending score, ties in export order."""
+    mine = scores[rowid]
+    ahead = exists & ((scores > mine) | ((scores == mine) & (position < position[rowid])))
+    return int(np.count_nonzero(ahead)) + 1
 
 
 def _top(ids: np.ndarray, scores: np.ndarray, position: np.ndarray, k: int) -> np.ndarray:

@@ -100,8 +100,8 @@ def passages_of(db: sqlite3.Connection, action_rowids: Sequence[int]) -> dict[in
     out: dict[int, list[StoredPassage]] = {int(a): [] for a in action_rowids}
     for part in _parts(list(out)):
         for action, rowid, section, text, terms, spans in db.execute(
-                f"SELECT action, rowid, section, text, terms, spans FROM chunks WHERE action IN ({_marks(part)}) "
-                f"ORDER BY action, rowid", part):
+                f"SELECT action, rowid, section, text, terms, spans FROM chunks "
+                f"WHERE action IN ({_marks(part)}) ORDER BY action, rowid", part):
             out[action].append(StoredPassage(rowid, section, text, frozenset(terms.split()), spans))
     return out
 
@@ -197,8 +197,9 @@ def set_stop_words(db: sqlite3.Connection, words: Iterable[str]) -> None:
 
 def insert_chunk(db: sqlite3.Connection, rowid: int, action_rowid: int, chunk: AnalysedChunk, key: bytes) -> None:
     db.execute("INSERT INTO chunks (rowid, action, section, position, key, text, terms, spans) "
-               "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (rowid, action_rowid, chunk.section, chunk.position, key, chunk.text,
-                                                   terms_text(chunk.spans), spans_to_json(chunk.spans)))
+               "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+               (rowid, action_rowid, chunk.section, chunk.position, key, chunk.text, terms_text(chunk.spans),
+                spans_to_json(chunk.spans)))
 
 
 _DELETE = ("DELETE FROM actions WHERE rowid = ?", "DELETE FROM facets WHERE action = ?",

@@ -49,9 +49,10 @@ def inner_products(matrix: np.ndarray, vector: np.ndarray) -> np.ndarray:
     product reads a matrix of 10 000 fiche vectors at half the speed once a search has filled the caches with
     other things (1.1 against 0.52 ms, docs/BENCHMARKS.md); the same sums to ~1e-7."""
     matrix = np.ascontiguousarray(matrix, dtype=np.float32)
-    vector = np.ascontiguousarray(vector, dtype=np.float32).reshape(-1)
-    if matrix.ndim != 2 or matrix.shape[1] != len(vector):  # FAISS reads what it is told, checks nothing
-        raise ValueError(f"vecteurs de dimension {matrix.shape[1:]} et requête de dimension {len(vector)}")
+    vector = np.ascontiguousarray(vector, dtype=np.float32)
+    if matrix.ndim != 2 or vector.shape != matrix.shape[1:]:  # FAISS reads what it is told, checks nothing
+        raise ValueError(f"produit impossible : vecteurs de forme {matrix.shape}, requête de forme "
+                         f"{vector.shape}")
     out = np.empty(len(matrix), dtype=np.float32)
     if len(matrix):
         faiss.fvec_inner_products_ny(faiss.swig_ptr(out), faiss.swig_ptr(vector), faiss.swig_ptr(matrix),

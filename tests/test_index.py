@@ -79,7 +79,8 @@ def test_a_manifest_of_another_format_is_refused_and_one_from_before_the_version
            "spacy_model": "m", "source": "s", "source_sha256": "x", "actions": 1, "chunks": 2, "duplicates": 0,
            "chunk_words": 40, "overlap_sentences": 1}
     (tmp_path / "manifest.json").write_text(json.dumps(old))
-    with pytest.raises(IndexMismatchError, match=f"construit avec la version de format 1, mais {FORMAT_VERSION}"):
+    said = f"version de format 1, mais cette version de semsearch lit {FORMAT_VERSION} ; reconstruisez-le"
+    with pytest.raises(IndexMismatchError, match=said + " avec `semsearch reindex`$"):
         Manifest.read(tmp_path)
 
 
@@ -119,8 +120,9 @@ def test_fiche_scores_are_the_products_of_the_stored_vectors_and_a_wrong_dimensi
     index = load_index(current_build(sample_index))
     try:
         query = index.fiche_matrix[3] + index.fiche_matrix[7]
-        np.testing.assert_allclose(inner_products(index.fiche_matrix, query), index.fiche_matrix @ query, atol=1e-5)
-        with pytest.raises(ValueError, match="dimension"):
+        np.testing.assert_allclose(inner_products(index.fiche_matrix, query), index.fiche_matrix @ query,
+                                   atol=1e-5)
+        with pytest.raises(ValueError, match="produit impossible"):
             inner_products(index.fiche_matrix, query[:100])
     finally:
         index.close()

@@ -15,9 +15,9 @@ A peer ranks passages: it returns PASSAGES of them and the first 10 distinct fic
 semsearch's top 10 is the head of its whole order (Searcher.order: matches, then the rest by score), since its
 page holds only what clears its thresholds. Top-10 overlap: |peer's ∩ semsearch's| / 10, averaged over queries.
 
-A peer returns passage ids; semsearch's timed call returns a page (records, passages, reasons, facets). A fourth
-process, in the rotation like an engine, times semsearch's ranking alone: the query's evidence and fusion and
-its 10 best fiches, the work a peer's call does.
+A peer returns passage ids; semsearch's timed call returns a page (records, passages, reasons, facets). A
+fourth process, in the rotation like an engine, times semsearch's ranking alone: the query's evidence and
+fusion and its 10 best fiches, the work a peer's call does.
 """
 
 from __future__ import annotations
@@ -75,7 +75,8 @@ def prepare(index_dir: Path, work: Path, queries: list[str], encoder) -> dict:
         for rowid, action_id, _, _ in store.action_rows(index.db):
             action = store.record(index.db, rowid)
             for passage in store.passages_of(index.db, [rowid])[rowid]:
-                of_chunk[passage.rowid] = (action_id, CHUNKING.embedded(action, passage.section, passage.text))
+                embedded = CHUNKING.embedded(action, passage.section, passage.text)
+                of_chunk[passage.rowid] = (action_id, embedded)
     finally:
         index.close()
     rows = [of_chunk[int(i)] for i in ids]  # KeyError: a vector without its passage
@@ -155,7 +156,8 @@ def compare(n: int, index_dir: Path, row: dict, queries: list[str], encoder, com
         results["engines"][e] = {
             "p50_ms": {m: float(np.percentile(times[e][m], 50) * 1000) for m in MODES},
             "p95_ms": {m: float(np.percentile(times[e][m], 95) * 1000) for m in MODES},
-            "build_s": build.get(e, build["semsearch"]), "rss_mb_loaded": loaded[e]["rss_mb"], "rss_mb": rss[e]["rss_mb"],
+            "build_s": build.get(e, build["semsearch"]), "rss_mb_loaded": loaded[e]["rss_mb"],
+            "rss_mb": rss[e]["rss_mb"],
             "overlap": {m: float(np.mean([len(set(a) & set(b)) / max(len(a), len(b), 1) for a, b in
                                           zip(found[e][m], found["semsearch"][m])])) for m in MODES}}
     return results, markdown(results, command)
@@ -218,13 +220,14 @@ class Semsearch:
 
 
 class SemsearchRanking(Semsearch):
-    """semsearch without its page: the query's evidence and fusion, then its 10 best fiches (what is timed)."""
+    """semsearch without its page: the query's evidence and fusion, then its 10 best fiches (all timed)."""
 
     def search(self, mode: str, text: str, vector: np.ndarray) -> list[str]:
         self.vector = vector
         s, mode = self.searcher, SEMSEARCH_MODE[mode]
         score = s.fuse(s.evidence(text, mode), mode).score
-        return [s.action_id(int(r)) for r in np.argpartition(-score, min(10, len(score) - 1))[:10]]
+        best = np.argpartition(-score, min(10, len(score) - 1))[:10]
+        return [s.action_id(int(r)) for r in best if np.isfinite(score[r])]  # -inf: a rowid no action holds
 
 
 class Lance:
