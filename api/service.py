@@ -58,7 +58,8 @@ class Service:
     # -- lifecycle ----------------------------------------------------------------------------------
     def start(self) -> None:
         """Load the encoder and the index (seconds); without an index, start unready and wait."""
-        self.encoder = self.encoder or load_encoder(self.settings.encoder, self.settings.models_dir, device=self.settings.device)
+        self.encoder = self.encoder or load_encoder(self.settings.encoder, self.settings.models_dir,
+                                                    device=self.settings.device)
         if self._live is None:
             # No index at all: start unready (/ready 503 with the reason) until the watcher finds a build.
             # An index that is there but cannot be loaded (damaged files, dangling `current`): refuse to

@@ -26,7 +26,8 @@ def rebuild(settings: Settings, corpus: Corpus | None = None, *, progress: bool 
     corpus = corpus or load_actions(settings.source)
     # Every core for a build of its own: a batch of passages keeps an OpenMP team busy (~96 ms of CPU per 40-word
     # passage), unlike one short query. The service rebuilds with its serving encoder, leaving a core to searches.
-    encoder = encoder or load_encoder(settings.encoder, settings.models_dir, passage_threads=None, device=settings.device)
+    encoder = encoder or load_encoder(settings.encoder, settings.models_dir, passage_threads=None,
+                                      device=settings.device)
     with jobs.exclusive(settings.index_dir):  # never beside a build the service started
         return build_index(corpus, settings.index_dir, encoder, nlp or FrenchNLP(settings.spacy_model),
                            progress=progress, full=full)

@@ -9,9 +9,8 @@ and every page are computed over that set intersected with the filters. Weaker n
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import numpy as np
@@ -136,7 +135,7 @@ class Searcher:
         weaker = _top(weaker, q.fused.score[weaker], self._position, NEIGHBOURS)
         built = self._hits(q, np.concatenate([shown, weaker]).tolist(), like)
         hits = built[:len(shown)]
-        neighbours = [dataclasses.replace(h, tier="voisin") for h in built[len(shown):]]
+        neighbours = [replace(h, tier="voisin") for h in built[len(shown):]]
         suggestions = Suggestions()
         if not len(members):
             suggestions = Suggestions(self.analyser.suggestions(q.words),

@@ -106,16 +106,16 @@ def passages_of(db: sqlite3.Connection, action_rowids: Sequence[int]) -> dict[in
     return out
 
 
-# SQLite's bound parameters per statement (SQLITE_MAX_VARIABLE_NUMBER is 32 766 since 3.32; 999 before).
-_PARAMETERS = 999
+_LOOKUP = 500  # keys per SELECT, under SQLite's default limit of host parameters
 
 
-def _parts(rowids: list[int]) -> list[list[int]]:
-    return [rowids[i:i + _PARAMETERS] for i in range(0, len(rowids), _PARAMETERS)]
+def _parts(keys: Sequence) -> list[list]:
+    """`keys` in parts small enough for one `IN (...)` each."""
+    return [list(keys[start:start + _LOOKUP]) for start in range(0, len(keys), _LOOKUP)]
 
 
-def _marks(part: list[int]) -> str:
-    return ",".join("?" * len(part))
+def _marks(part: Sequence) -> str:
+    return ", ".join("?" * len(part))
 
 
 def chunk_owners(db: sqlite3.Connection) -> np.ndarray:
@@ -235,7 +235,6 @@ CREATE TABLE IF NOT EXISTS embeddings (
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS analyses (key BLOB PRIMARY KEY, data BLOB NOT NULL) WITHOUT ROWID;
 """
-_LOOKUP = 500  # keys per SELECT, under SQLite's default limit of host parameters
 
 
 class BuildCache:
@@ -259,10 +258,9 @@ class BuildCache:
 
     def vectors(self, encoder: str, keys: Sequence[bytes], dimension: int) -> dict[bytes, np.ndarray]:
         out = {}
-        for start in range(0, len(keys), _LOOKUP):
-            part = keys[start:start + _LOOKUP]
+        for part in _parts(keys):
             rows = self.db.execute(f"SELECT key, vector FROM embeddings WHERE encoder = ? AND key IN "
-                                   f"({', '.join('?' * len(part))})", (encoder, *part))
+                                   f"({_marks(part)})", (encoder, *part))
             for key, blob in rows:
                 if len(blob) == 4 * dimension:  # a vector of another size is a miss, not an error
                     out[key] = np.frombuffer(blob, dtype=np.float32)
@@ -275,9 +273,8 @@ class BuildCache:
 
     def analyses(self, keys: Sequence[bytes]) -> dict[bytes, Analysis]:
         out = {}
-        for start in range(0, len(keys), _LOOKUP):
-            part = keys[start:start + _LOOKUP]
-            rows = self.db.execute(f"SELECT key, data FROM analyses WHERE key IN ({', '.join('?' * len(part))})", part)
+        for part in _parts(keys):
+            rows = self.db.execute(f"SELECT key, data FROM analyses WHERE key IN ({_marks(part)})", part)
             out.update((key, Analysis.from_json(json.loads(zlib.decompress(data)))) for key, data in rows)
         return out
 
