@@ -1,8 +1,13 @@
 """`semsearch eval`: every mode of the engine and every baseline, on every set, by the same code.
 
+What is scored is what the user sees: for the engine, the results /search returns for a page of 10, then the
+weaker neighbours the page lists under them, in that order (a query whose matching set is empty shows nothing);
+for a baseline, its 10 best fiches. A query with a grade-2 fiche answered with an empty set ("Aucune fiche") is a
+false empty, counted apart: the worst answer a search can give. The engine's whole order (its matching set, then
+every other fiche) is kept as a diagnostic column only: no route returns it.
+
 Each figure is a mean over folds of queries (5 folds, fixed seed) with its spread, never one number from one
-pass: with 15 to 157 queries a set, the spread says how much of a difference is noise. Ranking metrics read
-the engine's whole order (the matching set first, then the other fiches); set metrics read the matching set.
+pass: with 15 to 157 queries a set, the spread says how much of a difference is noise.
 """
 
 from __future__ import annotations
@@ -14,27 +19,25 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..fusion import MODES
-from ..search import NEIGHBOURS
 from . import metrics as mt
 from .judgments import Judged
 from .methods import BASELINES, Run, baseline_runs, engine_runs, similar_runs
 from .sets import Loaded
 
 FOLDS = 5
-RANK_METRICS = ("ndcg@10", "recall@5", "mrr")
-SET_METRICS = ("set_precision", "set_recall", "set_recall_2", "shown_recall")
+RANK_METRICS = ("ndcg@10", "recall@5", "mrr")  # of the list shown
+SET_METRICS = ("set_recall_2", "set_precision")  # of the matching set (engine modes)
+WHOLE = "ndcg@10 ordre complet"  # diagnostic
 
 
 def query_scores(run: Run, judged: Judged) -> dict[str, float]:
-    """The metrics of one answered query (set metrics only for the engine, which has a matching set)."""
+    """The metrics of one answered query (set metrics and false empties only for the engine's modes)."""
     g = judged.grades
-    out = {"ndcg@10": mt.ndcg(run.ranked, g), "recall@5": mt.recall(run.ranked, g, 5),
-           "mrr": mt.reciprocal_rank(run.ranked, g)}
-    if run.matched is not None:
-        shown = run.ranked[:len(run.matched) + NEIGHBOURS] if run.matched else []  # the set and its neighbours
-        out |= {"set_precision": mt.set_precision(run.matched, g), "set_recall": mt.set_recall(run.matched, g),
-                "set_recall_2": mt.set_recall(run.matched, g, 2), "shown_recall": mt.set_recall(shown, g),
-                "set_f1": mt.set_f1(run.matched, g)}
+    out = {"ndcg@10": mt.ndcg(run.shown, g), "recall@5": mt.recall(run.shown, g, 5),
+           "mrr": mt.reciprocal_rank(run.shown, g)}
+    if run.matched is not None and run.ranked is not None:
+        out |= {"set_recall_2": mt.set_recall(run.matched, g, 2), "set_precision": mt.set_precision(run.matched, g),
+                "false_empty": float(run.total == 0 and 2 in g.values()), WHOLE: mt.ndcg(run.ranked, g)}
     return out
 
 
@@ -46,6 +49,13 @@ class MethodTable:
     per_query: list[dict[str, float]]
     noanswer_empty: int | None = None  # engine modes: no-answer queries whose matching set is empty
     noanswer_total: int = 0
+
+    @property
+    def false_empties(self) -> int | None:
+        """Answered queries with a grade-2 fiche whose matching set is empty (engine modes)."""
+        if not self.per_query or "false_empty" not in self.per_query[0]:
+            return None
+        return int(sum(q["false_empty"] for q in self.per_query))
 
 
 def spread(per_query: Sequence[dict[str, float]], names: Sequence[str], seed: int = 0) -> dict[str, mt.Spread]:
@@ -72,9 +82,9 @@ def report_set(loaded: Loaded) -> SetReport:
     methods = {}
     for name, method_runs in runs.items():
         per_query = [query_scores(r, j) for r, j in zip(method_runs, loaded.queries)]
-        table = MethodTable(spread(per_query, RANK_METRICS + SET_METRICS), per_query)
+        table = MethodTable(spread(per_query, RANK_METRICS + SET_METRICS + (WHOLE,)), per_query)
         if name in refusals:
-            table.noanswer_empty = sum(not r.matched for r in refusals[name])
+            table.noanswer_empty = sum(r.total == 0 for r in refusals[name])
             table.noanswer_total = len(loaded.noanswer)
         methods[name] = table
     out = SetReport(loaded.set.name, len(loaded.queries), methods)
@@ -89,13 +99,13 @@ def report_set(loaded: Loaded) -> SetReport:
 
 
 def combined(reports: Sequence[SetReport], name: str) -> SetReport:
-    """Several sets' queries as one set (folds over all of them): dev + devplus is what the constants are
-    chosen on. Similar lists are pooled the same way."""
+    """Several sets' queries as one set (folds over all of them): the development sets together, queries of every
+    style, are what the constants are chosen on. Similar lists are pooled the same way."""
     methods = {}
     for method in reports[0].methods:
         per_query = [q for r in reports for q in r.methods[method].per_query]
         first = reports[0].methods[method]
-        table = MethodTable(spread(per_query, RANK_METRICS + SET_METRICS), per_query)
+        table = MethodTable(spread(per_query, RANK_METRICS + SET_METRICS + (WHOLE,)), per_query)
         if first.noanswer_empty is not None:
             table.noanswer_empty = sum(r.methods[method].noanswer_empty or 0 for r in reports)
             table.noanswer_total = sum(r.methods[method].noanswer_total for r in reports)
@@ -114,16 +124,18 @@ def format_report(reports: Sequence[SetReport]) -> str:
     lines = []
     for r in reports:
         lines += [f"\n{r.name} — {r.queries} requêtes", "",
-                  (f"| méthode | {' | '.join(RANK_METRICS)} | précision ens. | rappel ens. | rappel ens. (2) "
-                   "| rappel ens. + voisins | sans réponse vides |"),
-                  "|---|" + "---|" * (len(RANK_METRICS) + len(SET_METRICS) + 1)]
+                  ("| méthode | nDCG@10 | recall@5 | MRR | vides à tort | rappel ens. (2) | précision ens. "
+                   "| sans réponse vides | nDCG@10 ordre complet (diagnostic) |"),
+                  "|---|" + "---|" * 8]
         for name in [*MODES, *BASELINES]:
             t = r.methods.get(name)
             if t is None:
                 continue
             cells = [str(t.metrics[m]) for m in RANK_METRICS]
-            cells += [str(t.metrics[m]) if m in t.metrics else "—" for m in SET_METRICS]
+            cells.append(f"{t.false_empties}/{r.queries}" if t.false_empties is not None else "—")
+            cells += [str(t.metrics[m]) if m in t.metrics else "—" for m in (*SET_METRICS,)]
             cells.append(f"{t.noanswer_empty}/{t.noanswer_total}" if t.noanswer_total else "—")
+            cells.append(str(t.metrics[WHOLE]) if WHOLE in t.metrics else "—")
             lines.append(f"| {name} | {' | '.join(cells)} |")
         if r.similar:
             lines.append("")
@@ -138,6 +150,7 @@ def to_json(reports: Sequence[SetReport]) -> dict:
 
     return {r.name: {"queries": r.queries,
                      "methods": {m: {"metrics": {k: cell(v) for k, v in t.metrics.items()},
+                                     "false_empties": t.false_empties,
                                      "noanswer_empty": t.noanswer_empty, "noanswer_total": t.noanswer_total}
                                  for m, t in r.methods.items()},
                      "similar": {k: cell(v) for k, v in r.similar.items()}, "similar_lists": r.similar_lists}

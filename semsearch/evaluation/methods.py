@@ -7,7 +7,7 @@ Baselines, computed from the same passages, vectors and postings as the engine:
     e5-passages  the best cosine of the query with one of the fiche's passages (the engine's passages, whose
                  vectors read the fiche's title first: a stronger baseline than bare passages)
     rrf          reciprocal rank fusion (k = 60) of bm25 and e5-passages
-Baselines have no matching set: they rank every fiche.
+Baselines have no matching set: what they show is their PAGE best fiches.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..fusion import MODES, Ranking
+from ..errors import InvalidQuery
+from ..fusion import MODES
 from ..lexical import LexicalIndex
 from ..search import Searcher
 from .judgments import Judged
@@ -26,22 +27,33 @@ BASELINES = ("bm25", "e5-fiche", "e5-passages", "rrf")
 RRF_K = 60  # Cormack et al. (2009)
 
 
+PAGE = 10  # what the evaluation scores: a first page of this many results, as /search returns it
+
+
 @dataclass(frozen=True)
 class Run:
-    """One query's outcome: every fiche id in order, and the matching set (None for a baseline)."""
+    """One query's outcome. `shown`: what the user sees — for the engine, the results /search returns for a page
+    of PAGE, then the weaker neighbours listed under them; for a baseline, its PAGE best fiches. The engine also
+    has the size of its matching set (`total`, 0: "Aucune fiche"), the set, and its whole order (diagnostics)."""
 
-    ranked: list[str]
-    matched: list[str] | None
+    shown: list[str]
+    total: int | None = None
+    matched: list[str] | None = None
+    ranked: list[str] | None = None
 
 
-def engine_runs(searcher: Searcher, judged: Sequence[Judged], ranking: Ranking | None = None,
-                modes: Sequence[str] = MODES) -> dict[str, list[Run]]:
+def engine_runs(searcher: Searcher, judged: Sequence[Judged], modes: Sequence[str] = MODES) -> dict[str, list[Run]]:
     out: dict[str, list[Run]] = {}
     for mode in modes:
         runs = []
         for j in judged:
-            ranked = searcher.order(searcher.fuse(searcher.evidence(j.query, mode), mode, ranking))
-            runs.append(Run(ranked.ids, ranked.ids[:ranked.matches]))
+            try:
+                page = searcher.search(j.query, limit=PAGE, mode=mode, facet_limit=1)
+                shown, total = [h.action.id for h in page.hits + page.neighbours], page.total
+            except InvalidQuery:  # refused (too long): the user sees no result
+                shown, total = [], 0
+            whole = searcher.order(searcher.fuse(searcher.evidence(j.query, mode), mode))
+            runs.append(Run(shown, total, whole.ids[:whole.matches], whole.ids))
         out[mode] = runs
     return out
 
@@ -79,7 +91,7 @@ def baseline_runs(searcher: Searcher, plain: LexicalIndex, judged: Sequence[Judg
     out: dict[str, list[Run]] = {b: [] for b in BASELINES}
     for j in judged:
         for name, (rowids, scores) in baseline_scores(searcher, plain, j.query).items():
-            out[name].append(Run(_order(searcher, rowids, scores), None))
+            out[name].append(Run(_order(searcher, rowids, scores)[:PAGE]))
     return out
 
 

@@ -1,10 +1,12 @@
 """The evaluation sets and their indexes: each set's corpus is indexed in its own directory under the work dir.
 
 Layout of a sets directory (../shared/eval, or a held-out one of the same shape):
-    dev_queries.tsv, dev_similar.tsv        over ../data/actions-maine-et-loire.txt (the sample)
+    dev_queries.tsv, dev_similar.tsv                     over ../data/actions-maine-et-loire.txt (the sample)
+    staff/queries.tsv, noanswer.tsv, similar.tsv         over the sample, written as centre staff write queries
     devplus/union.txt, queries.tsv, noanswer.tsv, similar.tsv
-    external/corpus.jsonl, queries_dev.tsv  (another French collection: checks, never tunes)
-A set whose files are absent is skipped. An index is rebuilt only when its corpus, encoder, spaCy model or
+    devplus/queries_phrased.tsv                          over devplus/union.txt, in the staff's style
+    external/corpus.jsonl, queries_dev.tsv               (another French collection: checks, never tunes)
+A set whose files are absent is skipped; sets over the same corpus share its index. An index is rebuilt only when its corpus, encoder, spaCy model or
 chunking changed; embeddings and analyses come from its build cache, so a rebuild with another chunking
 embeds only the new passages.
 """
@@ -12,7 +14,7 @@ embeds only the new passages.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..analysis import ANALYSIS_VERSION, COLUMNS
@@ -41,21 +43,30 @@ class EvalSet:
     noanswer: Path | None = None
     similar: Path | None = None
     tuned: bool = True  # constants are chosen on it; a set that only checks them is False
+    index: str = ""  # the directory its corpus is indexed in, under the work dir; its name by default
+
+    @property
+    def directory(self) -> str:
+        return self.index or self.name
 
 
 def discover(root: Path) -> list[EvalSet]:
     """The sets present under `root`, in a fixed order."""
+    sample = root.parent / "data" / "actions-maine-et-loire.txt"
+    union = root / "devplus" / "union.txt"
     candidates = [
-        EvalSet("dev", root.parent / "data" / "actions-maine-et-loire.txt", root / "dev_queries.tsv",
-                similar=root / "dev_similar.tsv"),
-        EvalSet("devplus", root / "devplus" / "union.txt", root / "devplus" / "queries.tsv",
-                root / "devplus" / "noanswer.tsv", root / "devplus" / "similar.tsv"),
+        EvalSet("dev", sample, root / "dev_queries.tsv", similar=root / "dev_similar.tsv"),
+        EvalSet("staff", sample, root / "staff" / "queries.tsv", root / "staff" / "noanswer.tsv",
+                root / "staff" / "similar.tsv", index="dev"),
+        EvalSet("devplus", union, root / "devplus" / "queries.tsv", root / "devplus" / "noanswer.tsv",
+                root / "devplus" / "similar.tsv"),
+        EvalSet("devplus-phrased", union, root / "devplus" / "queries_phrased.tsv", index="devplus"),
         EvalSet("external", root / "external" / "corpus.jsonl", root / "external" / "queries_dev.tsv", tuned=False),
     ]
     found = []
     for s in candidates:
         if s.corpus.is_file() and s.queries.is_file():
-            found.append(EvalSet(s.name, s.corpus, s.queries, _present(s.noanswer), _present(s.similar), s.tuned))
+            found.append(replace(s, noanswer=_present(s.noanswer), similar=_present(s.similar)))
         else:
             log.info("jeu d'évaluation %s laissé de côté : %s ou %s manque", s.name, s.corpus, s.queries)
     return found
@@ -92,7 +103,7 @@ def recounted(searcher: Searcher, directory: Path, nlp: FrenchNLP, chunking: Chu
 
 def index_dir(work: Path, s: EvalSet, chunking: Chunking) -> Path:
     suffix = "" if chunking == DEFAULT_CHUNKING else f"-{chunking.words}w{chunking.overlap}o-{chunking.context}"
-    return work / f"{s.name}{suffix}"
+    return work / f"{s.directory}{suffix}"
 
 
 def ensure_index(s: EvalSet, directory: Path, encoder: Encoder, nlp: FrenchNLP, chunking: Chunking,
@@ -117,6 +128,13 @@ def load(s: EvalSet, work: Path, encoder: Encoder, nlp: FrenchNLP, chunking: Chu
     directory = index_dir(work, s, chunking)
     ensure_index(s, directory, encoder, nlp, chunking, progress)
     searcher = Searcher(load_index(directory, encoder.name, nlp.model), encoder)
+    return attach(s, searcher, directory, nlp, chunking)
+
+
+def attach(s: EvalSet, searcher: Searcher, directory: Path, nlp: FrenchNLP,
+           chunking: Chunking = DEFAULT_CHUNKING) -> Loaded:
+    """A set's judgments over a searcher of its corpus indexed in `directory` (its build cache gives the plain
+    BM25 of the baseline)."""
     plain = LexicalIndex(recounted(searcher, directory, nlp, chunking, {c: 1.0 for c in COLUMNS}))
     titles = searcher.titles()
     queries = resolve(read_queries(s.queries), titles, s.queries)

@@ -1,14 +1,19 @@
 """`semsearch eval --tune`: every constant of the ranking chosen by cross-validation over queries.
 
-What is chosen, on the sets marked `tuned` (dev + devplus, their no-answer queries included):
-  - the chunking (passage length, sentence overlap, whether a passage's vector also reads the fiche title),
-  - the lexical column weights,
-  - the fusion weights and the feedback weight (fusion.Ranking), with the matching threshold, since feedback
-    only follows a match; then the thresholds of the semantic and lexical modes (set F1 alone),
+What is chosen, on the sets marked `tuned` (dev, staff, devplus and devplus-phrased together: short keywords,
+phrases with a verb, paraphrases and described needs, with their queries nothing answers):
+  - the lexical column weights and the chunking, among those given (the shipped ones unless asked: they are fixed
+    at build time),
+  - the fusion weights and the feedback weight (fusion.Ranking) with the hybrid mode's cut (fusion.Cut: the
+    evidence that answers a query, the margin below the best fiche, the evidence that matches alone); then the
+    semantic and lexical modes' cuts,
   - the weights of similar actions (similar.SimilarWeights), on the editors' lists.
-The objective on training queries is the mean nDCG@10 of the answered queries plus the mean set F1 of all
-queries, a query nothing answers scoring 1 when its set is empty.  Each fold's constants are chosen on the other folds and measured on it; the constants that ship are those chosen on every query, and the spread of
-the fold figures says how much to trust them. Nothing here is tuned per query or per fiche.
+The objective is what the user sees (Searcher.shown, the page /search returns): per answered query, the nDCG@10
+of the page (results then neighbours) plus the F2 of the matching set (recall counting four times as much as
+precision: the set must hold what the user looks for, and still mean something), less 2 when the set is empty (a
+false empty); per query nothing answers, 2 when the set is empty. Each fold's constants are chosen
+on the other folds and measured on it; the constants that ship are those chosen on every query, and the spread
+of the fold figures says how much to trust them. Nothing here is tuned per query or per fiche.
 """
 
 from __future__ import annotations
@@ -21,11 +26,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..chunking import Chunking
+from ..chunking import DEFAULT_CHUNKING, Chunking
 from ..encoders import Encoder
-from ..fusion import Ranking
+from ..fusion import Cut, Ranking
 from ..nlp import FrenchNLP
-from ..search import NEIGHBOURS, QueryEvidence, Searcher
+from ..search import QueryEvidence, Searcher
 from ..similar import SimilarWeights
 from . import metrics as mt
 from .harness import FOLDS
@@ -40,17 +45,22 @@ COLUMN_WEIGHTS: dict[str, dict[str, float]] = {
     "titre x2": {"title": 2.0, "keywords": 2.0, "summary": 1.0, "body": 1.0},
     "titre x4": {"title": 4.0, "keywords": 3.0, "summary": 1.5, "body": 1.0},
 }
-WEIGHTS = {"fiche": (0.0, 0.5, 1.0, 1.5), "words": (0.5, 1.0, 2.0, 3.0, 4.0, 6.0), "feedback": (0.0, 1.0, 2.0, 3.0)}
-MATCH = tuple(np.arange(-4.0, 8.01, 1.0).round(2))  # hybrid and semantic thresholds
-LEXICAL_MATCH = tuple(np.arange(0.1, 1.01, 0.05).round(2))
-SUMMARY = ("ndcg@10", "recall@5", "set_precision", "set_recall", "set_recall_2", "shown_recall")
-SIMILAR = {"fiche": (1.0,), "words": (0.0, 0.25, 0.5, 1.0), "keywords": (0.0, 0.5, 1.0),
-           "public": (0.0, 0.5, 1.0), "dimension": (0.0, 0.25, 0.5)}
+WEIGHTS = {"fiche": (0.5, 1.0), "words": (1.0, 2.0, 3.0), "feedback": (0.0, 1.0, 2.0)}
+HYBRID = {"alone": (2.0, 3.0, 4.0), "answer": (-2.4, -2.0, -1.6, -1.45, -1.3, -1.15, -1.0, -0.7, -0.4),
+          "margin": (3.0, 4.0, 6.0, 8.0, 10.0)}
+SEMANTIC = {"alone": (-1.0, 0.0, 1.0), "answer": (-3.5, -3.0, -2.5, -2.0, -1.5, -1.0), "margin": (1.0, 2.0, 3.0, 4.0)}
+LEXICAL = {"alone": (0.3, 0.5, 0.7), "answer": (0.1, 0.2, 0.3), "margin": (0.1, 0.2, 0.4)}  # x words
+SUMMARY = ("ndcg@10", "recall@5", "set_recall_2", "set_precision", "false_empty")
+# What a false empty costs against a query nothing answers left non-empty (which earns 2 when empty)
+FALSE_EMPTY = 4.0
+SIMILAR = {"fiche": (1.0,), "words": (0.0, 0.25, 0.5, 1.0), "keywords": (0.0, 0.5, 1.0, 2.0, 3.0),
+           "public": (0.0, 0.5), "dimension": (0.0, 0.25, 0.5, 1.0)}
 
 
 @dataclass(frozen=True)
 class Item:
-    """A query of a tuned set, with what the searcher found for it (computed once, fused many times)."""
+    """A query of a tuned set, with what the searcher found for it (computed once, fused many times: every mode
+    reads its part of the same evidence)."""
 
     judged: Judged
     searcher: Searcher
@@ -66,11 +76,7 @@ def _with_columns(loaded: Loaded, work: Path, weights: dict[str, float], nlp: Fr
 
 
 def _items(sets: Sequence[Loaded]) -> list[Item]:
-    out = []
-    for s in sets:
-        for j in [*s.queries, *s.noanswer]:
-            out.append(Item(j, s.searcher, s.searcher.evidence(j.query, "hybrid")))
-    return out
+    return [Item(j, s.searcher, s.searcher.evidence(j.query, "hybrid")) for s in sets for j in [*s.queries, *s.noanswer]]
 
 
 def _liker(searcher: Searcher) -> Callable[[np.ndarray], np.ndarray]:
@@ -86,24 +92,24 @@ def _liker(searcher: Searcher) -> Callable[[np.ndarray], np.ndarray]:
 
 
 def _scores(item: Item, ranking: Ranking, mode: str, like: Callable[[np.ndarray], np.ndarray]) -> dict[str, float]:
+    """What the user sees for one query under some constants, scored."""
     s = item.searcher
-    ranked = s.order(s.fuse(item.evidence, mode, ranking, like))
-    matched = ranked.ids[:ranked.matches]
+    fused = s.fuse(item.evidence, mode, ranking, like)
+    shown = s.shown(fused)
     g = item.judged.grades
-    out = {"f1": mt.set_f1(matched, g), "answered": float(bool(g))}
-    if g:
-        shown = ranked.ids[:ranked.matches + NEIGHBOURS] if ranked.matches else []
-        out |= {"ndcg@10": mt.ndcg(ranked.ids, g), "recall@5": mt.recall(ranked.ids, g, 5),
-                "set_precision": mt.set_precision(matched, g), "set_recall": mt.set_recall(matched, g),
-                "set_recall_2": mt.set_recall(matched, g, 2), "shown_recall": mt.set_recall(shown, g)}
-    else:
-        out["empty"] = float(not matched)
+    if not g:
+        empty = float(shown.total == 0)
+        return {"objective": 2 * empty, "answered": 0.0, "empty": empty}
+    matched = [s.action_id(int(r)) for r in np.flatnonzero(fused.matches)]
+    out = {"ndcg@10": mt.ndcg(shown.ids, g), "recall@5": mt.recall(shown.ids, g, 5),
+           "set_recall_2": mt.set_recall(matched, g, 2), "set_precision": mt.set_precision(matched, g),
+           "false_empty": float(shown.total == 0 and 2 in g.values()), "answered": 1.0}
+    out["objective"] = out["ndcg@10"] + mt.set_f1(matched, g, beta=2.0) - FALSE_EMPTY * out["false_empty"]
     return out
 
 
-def _objective(rows: Sequence[dict[str, float]], f1: str = "f1") -> float:
-    answered = [r["ndcg@10"] for r in rows if r["answered"]]
-    return (float(np.mean(answered)) if answered else 0.0) + float(np.mean([r[f1] for r in rows]))
+def _objective(rows: Sequence[dict[str, float]]) -> float:
+    return float(np.mean([r["objective"] for r in rows])) if rows else 0.0
 
 
 @dataclass
@@ -123,6 +129,7 @@ class FoldResult:
 class TuningReport:
     folds: list[FoldResult]
     shipped: Choice
+    queries: int = 0
     similar_folds: list[tuple[SimilarWeights, float]] = field(default_factory=list)
     similar_shipped: SimilarWeights = field(default_factory=SimilarWeights)
 
@@ -133,65 +140,71 @@ def _grid(space: dict[str, Sequence[float]]) -> Iterable[dict[str, float]]:
         yield dict(zip(keys, values))
 
 
+def _rankings(base: Ranking) -> list[Ranking]:
+    """Every candidate of the hybrid mode: fusion weights and cut."""
+    return [replace(base, fiche=w["fiche"], words=w["words"], feedback=w["feedback"], hybrid=Cut(**c))
+            for w in _grid(WEIGHTS) for c in _grid(HYBRID)]
+
+
+def _mode_cut(ranking: Ranking, mode: str, at: Sequence[tuple[Item, Callable]]) -> Cut:
+    """The semantic or lexical mode's cut that does best on `at`, the hybrid constants fixed."""
+    scale = ranking.words if mode == "lexical" else 1.0
+    cuts = [Cut(**{k: round(v * scale, 3) for k, v in c.items()})
+            for c in _grid(SEMANTIC if mode == "semantic" else LEXICAL)]
+    return max(cuts, key=lambda c: _objective([_scores(i, replace(ranking, **{mode: c}), mode, lk) for i, lk in at]))
+
+
 def tune(sets: Sequence[EvalSet], work: Path, encoder: Encoder, nlp: FrenchNLP, progress: bool = False,
-         chunkings: Sequence[Chunking] = CHUNKINGS, columns: dict[str, dict[str, float]] = COLUMN_WEIGHTS) -> TuningReport:
+         chunkings: Sequence[Chunking] = (DEFAULT_CHUNKING,),
+         columns: dict[str, dict[str, float]] | None = None) -> TuningReport:
+    """`chunkings` and `columns` (lexical column weights): the shipped ones unless others are given; both are
+    fixed at build time, so another choice needs every index rebuilt (docs/QUALITY.md compares them)."""
+    columns = columns or {"plates": COLUMN_WEIGHTS["plates"]}
     tuned = [s for s in sets if s.tuned]
     # Every candidate's per-item scores, computed once: the folds only choose among them.
-    table: dict[tuple[int, str, int], list[dict[str, float]]] = {}
+    table: list[list[dict[str, float]]] = []
     candidates: list[tuple[Chunking, str, Ranking, list[Item], list[Callable]]] = []
-    searchers_by_columns: dict[tuple[int, str], list[Loaded]] = {}
-    for c, chunking in enumerate(chunkings):
+    by_columns: dict[tuple[Chunking, str], list[Loaded]] = {}
+    for chunking in chunkings:
         loaded = [load(s, work, encoder, nlp, chunking, progress) for s in tuned]
         for name, weights in columns.items():
             variant = [replace(ld, searcher=_with_columns(ld, work, weights, nlp, chunking)) for ld in loaded]
-            searchers_by_columns[c, name] = variant
+            by_columns[chunking, name] = variant
             items = _items(variant)
             likes = {id(ld.searcher): _liker(ld.searcher) for ld in variant}
-            for w in _grid(WEIGHTS):
-                for tau in MATCH:
-                    ranking = Ranking(passage=1.0, fiche=w["fiche"], words=w["words"], feedback=w["feedback"],
-                                      hybrid=float(tau))
-                    k = len(candidates)
-                    candidates.append((chunking, name, ranking, items, [likes[id(i.searcher)] for i in items]))
-                    table[c, name, k] = [_scores(i, ranking, "hybrid", lk) for i, lk in zip(items, candidates[k][4])]
+            item_likes = [likes[id(i.searcher)] for i in items]
+            for ranking in _rankings(Ranking()):
+                candidates.append((chunking, name, ranking, items, item_likes))
+                table.append([_scores(i, ranking, "hybrid", lk) for i, lk in zip(items, item_likes)])
             log.info("réglage : %s, colonnes %s évaluées", chunking, name)
-    keys = list(table)
-    n = len(next(iter(table.values())))
+    n = len(table[0])
     parts = mt.folds(n, FOLDS)
 
-    def choose(train: np.ndarray) -> int:
-        return max(range(len(keys)), key=lambda k: _objective([table[keys[k]][i] for i in train]))
-
-    def finish(k: int, train: np.ndarray) -> Ranking:
-        """The chosen candidate with the semantic and lexical modes' thresholds, chosen on train."""
-        ranking, items, likes = candidates[keys[k][2]][2:]
+    def choose(train: np.ndarray) -> tuple[int, Choice]:
+        k = max(range(len(table)), key=lambda c: _objective([table[c][i] for i in train]))
+        chunking, name, ranking, items, likes = candidates[k]
         at = [(items[i], likes[i]) for i in train]
+        ranking = replace(ranking, semantic=_mode_cut(ranking, "semantic", at),
+                          lexical=_mode_cut(ranking, "lexical", at))
+        return k, Choice(chunking, name, ranking)
 
-        def threshold(mode: str, grid: Sequence[float]) -> float:
-            return max(grid, key=lambda t: float(np.mean([_scores(i, replace(ranking, **{mode: t}), mode, lk)["f1"]
-                                                          for i, lk in at])))
-
-        return replace(ranking, semantic=threshold("semantic", MATCH),
-                       lexical=threshold("lexical", [t * ranking.words for t in LEXICAL_MATCH]))
+    def measured(k: int, test: np.ndarray) -> dict[str, float]:
+        """The hybrid mode's figures on held-out queries (the modes' cuts do not change them)."""
+        rows = [table[k][i] for i in test]
+        answered = [r for r in rows if r["answered"]]
+        summary = {m: float(np.mean([r[m] for r in answered])) for m in SUMMARY}
+        summary["false_empty"] = sum(r["false_empty"] for r in answered)
+        summary["empty"] = sum(r.get("empty", 0) for r in rows)
+        summary["noanswer"] = sum(1 for r in rows if not r["answered"])
+        return summary
 
     folds = []
-    everything = np.arange(n)
     for test in parts:
-        train = np.setdiff1d(everything, test)
-        k = choose(train)
-        ranking = finish(k, train)
-        chunking, name = candidates[keys[k][2]][:2]
-        rows = table[keys[k]]
-        tested = [rows[i] for i in test]
-        answered = [r for r in tested if r["answered"]]
-        summary = {m: float(np.mean([r[m] for r in answered])) for m in SUMMARY}
-        summary["empty"] = sum(r.get("empty", 0) for r in tested)
-        summary["noanswer"] = sum(1 for r in tested if not r["answered"])
-        folds.append(FoldResult(Choice(chunking, name, ranking), summary))
-    k = choose(everything)
-    shipped = Choice(*candidates[keys[k][2]][:2], finish(k, everything))
-    report = TuningReport(folds, shipped)
-    _tune_similar(report, searchers_by_columns[chunkings.index(shipped.chunking), shipped.columns])
+        k, choice = choose(np.setdiff1d(np.arange(n), test))
+        folds.append(FoldResult(choice, measured(k, test)))
+    shipped = choose(np.arange(n))[1]
+    report = TuningReport(folds, shipped, n)
+    _tune_similar(report, by_columns[shipped.chunking, shipped.columns])
     return report
 
 
@@ -213,20 +226,20 @@ def _tune_similar(report: TuningReport, loaded: Sequence[Loaded]) -> None:
 
 
 def format_tuning(report: TuningReport) -> str:
-    lines = [("| pli | découpage | colonnes | fiche | mots | rétroaction | seuil | nDCG@10 | recall@5 | "
-              "précision ens. | rappel ens. | rappel ens. (2) | rappel ens. + voisins | sans réponse vides |"),
-             "|---" * 14 + "|"]
+    lines = [f"{report.queries} requêtes de tous les styles, {FOLDS} plis", "",
+             ("| pli | découpage | colonnes | fiche | mots | rétroaction | coupe hybride | nDCG@10 affiché | recall@5 | "
+              "rappel ens. (2) | précision ens. | vides à tort | sans réponse vides |"),
+             "|---" * 13 + "|"]
     for f, r in enumerate(report.folds, start=1):
         c, t = r.chosen, r.test
-        ch = c.chunking
-        lines.append(f"| {f} | {ch.words} mots, {ch.overlap} phrase, {ch.context} | {c.columns} | {c.ranking.fiche} | "
-                     f"{c.ranking.words} | {c.ranking.feedback} | {c.ranking.hybrid} | {t['ndcg@10']:.3f} | "
-                     f"{t['recall@5']:.3f} | {t['set_precision']:.3f} | {t['set_recall']:.3f} | "
-                     f"{t['set_recall_2']:.3f} | {t['shown_recall']:.3f} | {int(t['empty'])}/{int(t['noanswer'])} |")
-    for m in SUMMARY:
+        ch, rk = c.chunking, c.ranking
+        lines.append(f"| {f} | {ch.words} mots, {ch.overlap} phrase, {ch.context} | {c.columns} | {rk.fiche} | "
+                     f"{rk.words} | {rk.feedback} | {_cut(rk.hybrid)} | {t['ndcg@10']:.3f} | {t['recall@5']:.3f} | "
+                     f"{t['set_recall_2']:.3f} | {t['set_precision']:.3f} | {int(t['false_empty'])} | {int(t['empty'])}/{int(t['noanswer'])} |")
+    for m in SUMMARY[:-1]:
         lines.append(f"{m}: {mt.Spread.of([r.test[m] for r in report.folds])}")
-    lines.append(f"sans réponse vides : {sum(int(r.test['empty']) for r in report.folds)}/"
-                 f"{sum(int(r.test['noanswer']) for r in report.folds)}")
+    lines.append(f"vides à tort : {sum(int(r.test['false_empty']) for r in report.folds)} ; sans réponse vides : "
+                 f"{sum(int(r.test['empty']) for r in report.folds)}/{sum(int(r.test['noanswer']) for r in report.folds)}")
     lines.append(f"\nchoisi sur toutes les requêtes : {report.shipped}")
     if report.similar_folds:
         lines.append("\nprojets comparables, recall@3 par pli : " + " ; ".join(
@@ -234,3 +247,7 @@ def format_tuning(report: TuningReport) -> str:
         lines.append(f"recall@3 : {mt.Spread.of([s for _, s in report.similar_folds])}")
         lines.append(f"choisi sur toutes les listes : {report.similar_shipped}")
     return "\n".join(lines)
+
+
+def _cut(c: Cut) -> str:
+    return f"répond dès {c.answer}, marge {c.margin}, seul dès {c.alone}"
