@@ -7,17 +7,28 @@ L is BM25 over the query's words divided by the most they could score, in [0, 1]
 standard deviations above the query's background (semantic.py), less what the best of the corpus's passages
 or fiches reaches by chance, sqrt(2 ln n), in proportion to the share of the query the fiche does not hold:
 a fiche found by meaning alone must beat chance among all of them, a fiche holding every query word is judged
-on its own. Every term then keeps its meaning whatever the query and the corpus size, so one threshold can say
-"this fiche answers the query" — on 24 fiches or 10 000, where "atelier" holds thousands of fiches none of
-which stands out from the others, and "apiculture" none.
+on its own. Every term then keeps its meaning whatever the query and the corpus size, so the same constants can
+say "this query is answered" — on 24 fiches or 10 000, where "atelier" holds thousands of fiches none of which
+stands out from the others, and "apiculture" none.
+
+Which fiches match is decided in two steps, per query. First, is the query answered at all: the best fiche's
+evidence must reach `Cut.answer`, the least that told the queries nothing answers (gibberish, topics absent from
+the corpus) from the others on the development sets. Then which fiches answer it: those whose evidence reaches
+`Cut.alone` on its own, and those within `Cut.margin` of the best one. The margin is what keeps a query phrased as
+staff phrase it ("lutter contre l'isolement des personnes âgées", "familles monoparentales") from coming back
+empty: its framing words ("lutter", "contre") or a paraphrase hold no fiche, so even the fiche that answers it
+holds only part of its words and is judged on meaning for the rest; an absolute threshold chosen on keyword
+queries then dropped it, while relative to the best match it still stands out.
 In hybrid mode, once a fiche matches, every other fiche gets `feedback` x z(its similarity to the best match),
 when positive: pseudo-relevance feedback, which lets the projects that resemble what was found (an editor's
 "useful neighbours") join the set when their own evidence is close. They rank after every fiche the query found
 by its own evidence: feedback adds, it never reorders what the query found — where one fiche answers (the
-external set's questions), reordering around the best match put its look-alikes above the right answer. Without
-a match there is no feedback: a query nothing answers gets an empty set. When something matches, the best fiches left out form a
-separate, labelled tier of weaker neighbours ("voisin", search.NEIGHBOURS of them), never counted in `total`;
-a query nothing answers gets no neighbours either: it is told plainly that nothing was found.
+external set's questions), reordering around the best match put its look-alikes above the right answer. A query
+that is not answered gets an empty set and no feedback. When something matches, the best fiches left out form a
+separate, labelled tier of weaker neighbours ("voisin", search.NEIGHBOURS of them), never counted in `total`.
+A query that is not answered is told plainly that nothing was found; when some fiches hold one of its words, the
+best of them are listed in the same weaker tier ("pistes"), so that a query whose evidence fell just short is
+never a dead end; gibberish, whose words no fiche holds, gets nothing.
 
 A convex combination of normalised scores rather than reciprocal rank fusion: RRF throws the scores away,
 so it cannot say when nothing matches, and on the development queries it ranked worse (docs/QUALITY.md).
@@ -38,19 +49,31 @@ MODES = ("hybrid", "semantic", "lexical")
 
 
 @dataclass(frozen=True)
+class Cut:
+    """Where a mode's matching set starts, in units of that mode's evidence: the best fiche must reach `answer`
+    for the query to be answered; then a fiche matches from `alone`, or within `margin` of the best fiche."""
+
+    alone: float
+    answer: float
+    margin: float
+
+
+@dataclass(frozen=True)
 class Ranking:
-    """The constants of the fusion: weights, then the evidence from which a fiche matches, per mode
-    (docs/QUALITY.md has the cross-validation that chose them)."""
+    """The constants of the fusion: weights, then each mode's cut (docs/QUALITY.md has the cross-validation that
+    chose them)."""
 
     passage: float = 1.0
     fiche: float = 1.0
-    words: float = 2.0
+    words: float = 3.0
     feedback: float = 2.0
-    hybrid: float = 2.0
-    semantic: float = -1.0
-    lexical: float = 0.8  # 2 x 0.4: four tenths of what the query's words could score
+    hybrid: Cut = Cut(alone=2.0, answer=-1.3, margin=3.0)
+    # by meaning alone nothing told the queries nothing answers from paraphrases: nearly every query is answered
+    semantic: Cut = Cut(alone=-1.0, answer=-3.5, margin=2.0)
+    # lexical evidence is words x the share of the query a fiche holds: from 0 to `words`
+    lexical: Cut = Cut(alone=0.9, answer=0.3, margin=0.6)
 
-    def threshold(self, mode: str) -> float:
+    def cut(self, mode: str) -> Cut:
         return getattr(self, mode)
 
 
@@ -94,8 +117,13 @@ def fuse(mode: str, ranking: Ranking, lexical: LexicalMatches, semantic: Semanti
     words, dense = evidence(mode, ranking, lexical, semantic, len(exists))
     score = np.where(exists, words + dense, -np.inf)
     meaning = np.zeros(len(exists)) if mode == "lexical" else closeness(ranking, semantic)
-    threshold = ranking.threshold(mode)
-    found = score >= threshold
+    cut = ranking.cut(mode)
+    best = float(score.max()) if exists.any() else -np.inf
+    if mode == "lexical":  # a fiche holding none of the query's words is never a lexical match
+        score = np.where(words > 0, score, -np.inf)
+    answered = best >= cut.answer and np.isfinite(best)
+    start = min(cut.alone, best - cut.margin)
+    found = (score >= start) if answered else np.zeros(len(exists), dtype=bool)
     feedback_from = None
     feedback = np.zeros(len(exists))
     if mode == "hybrid" and ranking.feedback and found.any():
@@ -104,7 +132,8 @@ def fuse(mode: str, ranking: Ranking, lexical: LexicalMatches, semantic: Semanti
         spread = float(similarity.std())
         feedback[exists] = (similarity - float(similarity.mean())) / (spread if spread > 1e-9 else 1.0)
         score = np.where(found, score, score + ranking.feedback * np.maximum(feedback, 0.0))
-    matches = score >= threshold
-    # A neighbour has some evidence of its own: in lexical mode, a query word.
-    neighbours = exists & ~matches & matches.any() & ((words > 0) if mode == "lexical" else True)
+    matches = (score >= start) if answered else found
+    # Under a matching set, the best of the other fiches; under an empty one, "pistes": fiches that hold one of the
+    # query's words, for a query whose evidence fell short (gibberish holds none: it gets nothing).
+    neighbours = exists & ~matches & np.isfinite(score) & (matches.any() or words > 0)
     return Fused(score, matches, found, neighbours, words, meaning, feedback_from, feedback)

@@ -62,6 +62,28 @@ class _Query(QueryEvidence):
 
 
 @dataclass(frozen=True)
+class _Page:
+    """The rowids a page shows: a page of the matching set, then the weaker neighbours under it."""
+
+    total: int  # the matching set, filters applied
+    results: np.ndarray
+    neighbours: np.ndarray
+
+
+@dataclass(frozen=True)
+class Shown:
+    """What a page shows, by action id: its results, then the weaker neighbours under them."""
+
+    results: list[str]
+    neighbours: list[str]
+    total: int
+
+    @property
+    def ids(self) -> list[str]:
+        return self.results + self.neighbours
+
+
+@dataclass(frozen=True)
 class Ranked:
     """Every action in the engine's order: the matching set first, then the others, each by descending score."""
 
@@ -124,26 +146,37 @@ class Searcher:
         _check_page(limit, offset, facet_limit)
         chosen = flt.check(filters)
         q = self._run(query, mode)
-        allowed = self._facets.mask(chosen)
-        members = np.flatnonzero(q.fused.matches & allowed)
-        order = _ranked(members, q.fused, self._position, offset + limit)
+        shown = self._page(q.fused, self._facets.mask(chosen), offset, limit)
         best = q.fused.feedback_from
         like = self._action(best).title if best is not None else None
-        shown = order[offset:offset + limit]
-        # Neighbours sit under the matches the filters leave; with none left, the user is told to widen them.
-        weaker = np.flatnonzero(q.fused.neighbours & allowed) if len(members) else np.zeros(0, dtype=np.int64)
-        weaker = _top(weaker, q.fused.score[weaker], self._position, NEIGHBOURS)
-        built = self._hits(q, np.concatenate([shown, weaker]).tolist(), like)
-        hits = built[:len(shown)]
-        neighbours = [replace(h, tier="voisin") for h in built[len(shown):]]
+        built = self._hits(q, np.concatenate([shown.results, shown.neighbours]).tolist(), like)
+        hits = built[:len(shown.results)]
+        neighbours = [replace(h, tier="voisin") for h in built[len(shown.results):]]
         suggestions = Suggestions()
-        if not len(members):
+        if not shown.total:
             suggestions = Suggestions(self.analyser.suggestions(q.words),
                                       int(np.count_nonzero(q.fused.matches)) if chosen else 0)
         facets = self._facets.counts(np.flatnonzero(q.fused.matches), chosen, facet_limit)
-        corrected = self.analyser.corrected(query) if len(members) else None
-        return SearchResults(query, mode, len(members), offset, limit, hits, facets, neighbours, suggestions,
+        corrected = self.analyser.corrected(query) if shown.total else None
+        return SearchResults(query, mode, shown.total, offset, limit, hits, facets, neighbours, suggestions,
                              corrected)
+
+    def shown(self, fused: Fused, limit: int = 10) -> Shown:
+        """The ids a first page of `limit` shows for some fusion, without filters: what the evaluation scores (the
+        tuning tries many fusions of one query's evidence)."""
+        page_ = self._page(fused, self._exists, 0, limit)
+        return Shown([self.action_id(int(r)) for r in page_.results],
+                     [self.action_id(int(r)) for r in page_.neighbours], page_.total)
+
+    def _page(self, fused: Fused, allowed: np.ndarray, offset: int, limit: int) -> _Page:
+        members = np.flatnonzero(fused.matches & allowed)
+        results = _ranked(members, fused, self._position, offset + limit)[offset:offset + limit]
+        # Neighbours sit under the matches the filters leave; with none left, the user is told to widen them. An
+        # unanswered query's neighbours are its pistes.
+        answered = bool(fused.matches.any())
+        weaker = np.flatnonzero(fused.neighbours & allowed) if len(members) or not answered \
+            else np.zeros(0, dtype=np.int64)
+        return _Page(len(members), results, _top(weaker, fused.score[weaker], self._position, NEIGHBOURS))
 
     def evidence(self, query: str, mode: str = "hybrid") -> QueryEvidence:
         words = self.analyser.words(query)
@@ -151,7 +184,7 @@ class Searcher:
         lexical = self.lexical.match([w.terms for w in words])
         semantic = vector = None
         if mode != "lexical":
-            vector = self._query_vector(self.analyser.spelled(query))
+            vector = self._query_vector(self.analyser.meaning(query))
             semantic = self.dense.match(vector)
         return QueryEvidence(words, lexical, semantic, vector)
 

@@ -54,7 +54,8 @@ def show_results(results: SearchResults) -> None:
     for rank, hit in enumerate(results.hits, start=results.offset + 1):
         show_hit(f"{rank}.", hit)
     if results.neighbours:
-        print("Projets voisins, moins proches de la recherche :\n")
+        print("Projets voisins, moins proches de la recherche :\n" if results.total else
+              "\nPistes : des fiches qui en reprennent des mots, sans y répondre vraiment :\n")
         for hit in results.neighbours:
             show_hit("-", hit)
 

@@ -105,7 +105,8 @@ class SearchResponse(BaseModel):
     results: list[ResultOut]
     neighbours: list[ResultOut] = Field(
         description="fiches voisines, moins proches, jamais comptées dans `total` (au plus 5, les mêmes sur chaque "
-                    "page)")
+                    "page) ; quand aucune fiche ne répond, les pistes : des fiches qui reprennent un mot de la "
+                    "recherche")
     suggestions: SuggestionsOut = Field(description="que tenter quand rien n'est trouvé")
     corrected: str | None = Field(default=None, description="la requête comme l'écrivent les fiches quand un mot "
                                   "mal tapé a été pris pour un mot des fiches (« viellissement » → "

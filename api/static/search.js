@@ -265,10 +265,12 @@ function renderWeaker(state, data) {
   $("weaker-list").replaceChildren();
   if (box.hidden) return;
   box.open = data.total === 0; // nothing else to show: unfolded
-  $("weaker-summary").textContent = `Fiches moins proches (${count(neighbours.length)})`;
+  $("weaker-summary").textContent = data.total
+    ? `Fiches moins proches (${count(neighbours.length)})`
+    : `Pistes (${count(neighbours.length)})`;
   $("weaker-intro").textContent = data.total
     ? "Ces fiches ne répondent pas tout à fait à la recherche, mais en sont proches."
-    : "Aucune fiche ne répond à la recherche ; celles-ci en sont les plus proches.";
+    : "Aucune fiche ne répond vraiment à la recherche ; celles-ci en reprennent des mots.";
   for (const result of neighbours) $("weaker-list").append(el("li", {}, card(result, { kind: "result" })));
 }
 
