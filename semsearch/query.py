@@ -6,12 +6,19 @@ A query word matches a word of a fiche only when they are the same word family:
   - or the same lemma and word class in the fiches' analysis (travaux/travail), never across classes
     (the noun "devoirs" never meets the verb "devons");
   - a word the fiches never use also meets the words one typo away (5 letters and more, as Meilisearch) and
-    its singular or plural ("ado"/"ados"); a word they use is taken as written.
+    its singular or plural ("ado"/"ados"); a word they use is taken as written;
+  - or a derivation of the same root: one term the start of the other, the shorter of DERIVED_ROOT letters at
+    least and the longer at most DERIVED_SUFFIX more ("alimentation" -> aliment, "alimentaire" -> alimentair),
+    where Snowball, which strips inflections, leaves derivations apart. Shorter roots and longer suffixes join
+    words of other meanings: "commun" starts "communication", "collect" (collecte) "collectivit".
+Words that only frame a request ("lutter contre", "mettre en place", "des projets pour", "aider") are not
+searched for, by words or by meaning: a fiche that holds the topic but not the phrasing must not fall behind.
 """
 
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -23,6 +30,10 @@ from rapidfuzz.distance import Levenshtein
 from .words import Words, fold
 
 TYPO_MIN_LETTERS = 5  # as Meilisearch: words of 5+ letters tolerate one typo
+DERIVED_ROOT = 7
+DERIVED_SUFFIX = 3
+FRAMING = re.compile(r"\b(?:lutt(?:er|ons|ez)\s+contre|m(?:ettre|ise)\s+en\s+place|(?:un|des|les|nos)\s+projets?\s+"
+                     r"(?:pour|de|d'|d’|sur)|aid(?:er|ons|ez))\b", re.IGNORECASE)
 # A word's lemma families count when the tagger gave them to at least this share of its occurrences: a noun
 # tagged as a verb once in a hundred does not bring in every form of that verb.
 FAMILY_SHARE = 0.5
@@ -68,6 +79,8 @@ class QueryAnalyser:
             self._family_terms[surface] = frozenset().union(*(family_terms[f] for f in kept))
         self._counts = counts
         self._surfaces = sorted(self._terms)
+        self._root_set = {t for t in commonest if len(t) >= DERIVED_ROOT and not t.isupper()}
+        self._roots = sorted(self._root_set)
         self._spellings = dict(spellings)  # folded word -> the fiches' commonest spelling (the last row wins)
         self._display = {term: self._spellings.get(surface, surface) for term, (_, surface) in commonest.items()}
         self.cut = Words(self._terms.keys(), stop_words)
@@ -80,7 +93,7 @@ class QueryAnalyser:
 
     def words(self, query: str) -> list[QueryWord]:
         out = []
-        for t in self.cut(query):
+        for t in self.cut(FRAMING.sub(lambda m: " " * len(m.group()), query)):
             known = self._terms.get(t.surface)
             if known:  # CAF, Caf and caf are the same word however typed; an acronym has no family
                 terms = frozenset(known | self._family_terms.get(t.surface, frozenset()))
@@ -88,7 +101,23 @@ class QueryAnalyser:
                 terms = frozenset([t.term])
             else:
                 terms = frozenset({self.cut.stem(t.surface)} | self._near(t.surface))
+            if not t.acronym:
+                terms = terms.union(*(self._derived(term) for term in terms))
             out.append(QueryWord(t.surface, terms, bool(known), t.text))
+        return out
+
+    def _derived(self, term: str) -> set[str]:
+        """The index terms of the same root: those `term` starts and those that start it, the shorter of
+        DERIVED_ROOT letters at least, the longer DERIVED_SUFFIX more at most."""
+        if len(term) < DERIVED_ROOT or term.isupper():
+            return set()
+        shortest = max(DERIVED_ROOT, len(term) - DERIVED_SUFFIX)
+        out = {term[:n] for n in range(shortest, len(term)) if term[:n] in self._root_set}
+        i = bisect_left(self._roots, term)
+        while i < len(self._roots) and self._roots[i].startswith(term):
+            if len(self._roots[i]) <= len(term) + DERIVED_SUFFIX:
+                out.add(self._roots[i])
+            i += 1
         return out
 
     def _near(self, surface: str) -> set[str]:
@@ -120,6 +149,10 @@ class QueryAnalyser:
             return typed
 
         return _LETTERS.sub(respell, query)
+
+    def meaning(self, query: str) -> str:
+        """What the encoder reads: the query without the words that only frame it, as the fiches spell it."""
+        return self.spelled(" ".join(FRAMING.sub(" ", query).split()) or query)
 
     def corrected(self, query: str) -> str | None:
         """The query as the fiches spell it when a word was taken for another fiche word ("viellissement" ->

@@ -70,7 +70,7 @@ def encoder_latency(searcher: Searcher, stream: QueryStream, per_run: int, runs:
     def encode(q: str) -> None:
         searcher.encoder.encode_queries([q])
 
-    return median_of([timed(encode, [searcher.analyser.spelled(q) for q in stream.take(per_run)])
+    return median_of([timed(encode, [searcher.analyser.meaning(q) for q in stream.take(per_run)])
                       for _ in range(runs)])
 
 
