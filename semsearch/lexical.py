@@ -193,6 +193,11 @@ class LexicalIndex:
         best = term_ids[np.lexsort((term_ids, -weight))[:count]]
         return self.postings.terms[best].tolist()
 
+    def holders(self, term: str) -> int:
+        """How many actions hold a term."""
+        found = self._slice(term)
+        return found.stop - found.start
+
     def held(self, rowid: int, terms: Iterable[str]) -> set[str]:
         """Which of `terms` an action holds."""
         out = set()

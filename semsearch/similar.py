@@ -34,6 +34,9 @@ from .words import fold
 
 MLT_TERMS = 25  # Elasticsearch's more_like_this max_query_terms
 REASON_WORDS = 4  # shared distinctive words named in a recommendation's reasons
+# A shared word is named among the reasons only when few fiches hold it (this share of them, or just the two):
+# "ans", "financement" or "habitants" are in most fiches and say nothing of why two projects are alike.
+RARE_SHARE = 0.05
 EXCERPT = 90  # characters of the closest passage quoted in the reasons
 # Liked and unliked fiches of one recommendation, together: each costs one similarity over the whole corpus (a
 # fiche-matrix product and a more-like-this query), and a centre's selection is a handful of fiches.
@@ -46,14 +49,14 @@ UNLIKE_WEIGHT = 0.5
 
 @dataclass(frozen=True)
 class SimilarWeights:
-    """Chosen by cross-validation on the editors' lists (docs/QUALITY.md): same public or dimension did not help
-    there (both stay among the reasons shown)."""
+    """Chosen by cross-validation on the editors' lists (docs/QUALITY.md): same public did not help there (it stays
+    among the reasons shown)."""
 
     fiche: float = 1.0
     words: float = 0.25
-    keywords: float = 0.5
+    keywords: float = 2.0
     public: float = 0.0
-    dimension: float = 0.0
+    dimension: float = 0.5
 
 
 def _standard(values: np.ndarray, among: np.ndarray) -> np.ndarray:
@@ -108,6 +111,8 @@ class Recommender:
         other = self.actions(rowid)
         held = self.lexical.held(rowid, terms)
         shared_terms = [t for t in terms if t in held]
+        rare = max(2, int(RARE_SHARE * self.lexical.documents))
+        named = sorted((t for t in shared_terms if self.lexical.holders(t) <= rare), key=self.lexical.holders)
         mine = {fold(k) for k in source.keywords}
         shared = [k for k in other.keywords if fold(k) in mine]
         reasons = []
@@ -115,12 +120,12 @@ class Recommender:
             reasons.append(f"Même public : {other.public}")
         if source.dimension and fold(other.dimension) == fold(source.dimension):
             reasons.append(f"Même dimension : {other.dimension}")
-        words = [display(t) for t in shared_terms[:REASON_WORDS]]
+        words = [display(t) for t in named[:REASON_WORDS]]
         if shared:
             reasons.append(f"Mots-clés communs : {', '.join(shared)}")
         if words:
             reasons.append(f"Mots en commun : {', '.join(words)}")
-        passage = passage_of(rowid, set(shared_terms))
+        passage = passage_of(rowid, set(named))
         if passage is not None:
             reasons.append(f"Passage proche : « {textwrap.shorten(passage.text, EXCERPT, placeholder=' …')} »")
         return Hit(other, score, passage, Explanation(reasons=reasons, shared_keywords=shared, shared_words=words))
