@@ -8,12 +8,9 @@ from pathlib import Path
 import pytest
 
 from semsearch import evaluation as ev
-from semsearch.analysis import COLUMNS
-from semsearch.chunking import Chunking
 from semsearch.errors import ParseError
-from semsearch.evaluation.harness import report_set
-from semsearch.evaluation.sets import Loaded, recounted
-from semsearch.lexical import LexicalIndex
+from semsearch.evaluation.harness import WHOLE, query_scores, report_set
+from semsearch.evaluation.methods import Run, baseline_runs, engine_runs
 from semsearch.search import Searcher
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,65 +61,94 @@ def test_judged_titles_meet_the_parsers_titles_and_unknown_ones_are_named(tmp_pa
 
 
 def test_sets_are_found_where_they_are_and_skipped_where_not(tmp_path: Path) -> None:
-    assert [s.name for s in ev.discover(EVAL)] == ["dev"]
+    assert [s.name for s in ev.discover(EVAL)] == ["dev", "staff"]
     assert ev.discover(tmp_path) == []
 
 
+def test_the_harness_scores_what_search_returns_for_a_page(searcher: Searcher, sample_index: Path, nlp) -> None:
+    """The list scored is the page's results then its neighbours, as /search returns them; an empty answer is a
+    false empty; a baseline shows its 10 best."""
+    staff = next(s for s in ev.discover(EVAL) if s.name == "staff")
+    loaded = ev.attach(staff, searcher, sample_index, nlp)
+    judged = loaded.queries[:3]
+    runs = engine_runs(searcher, judged, modes=["hybrid"])["hybrid"]
+    for run, j in zip(runs, judged):
+        page = searcher.search(j.query, limit=10)
+        assert run.shown == [h.action.id for h in page.hits + page.neighbours] and run.total == page.total
+    empty = query_scores(Run([], 0, [], runs[0].ranked), judged[0])
+    assert empty["false_empty"] == 1.0 and empty["ndcg@10"] == 0.0 and empty[WHOLE] > 0
+    assert all(len(r.shown) == 10 for r in baseline_runs(searcher, searcher.lexical, judged)["bm25"])
+
+
 @pytest.fixture(scope="module")
-def dev(searcher: Searcher, sample_index: Path, nlp) -> ev.SetReport:
-    """The dev set over the session's sample index, as `semsearch eval` measures it."""
-    plain = LexicalIndex(recounted(searcher, sample_index, nlp, Chunking(), {c: 1.0 for c in COLUMNS}))
-    titles = searcher.titles()
-    queries = ev.resolve(ev.read_queries(EVAL / "dev_queries.tsv"), titles, EVAL / "dev_queries.tsv")
-    similar = ev.read_similar(EVAL / "dev_similar.tsv")
-    sources = ev.resolve([ev.Judged("", {j.query: 2}) for j in similar], titles, EVAL / "dev_similar.tsv")
-    similar = [ev.Judged(next(iter(s.grades)), j.grades)
-               for s, j in zip(sources, ev.resolve(similar, titles, EVAL / "dev_similar.tsv"))]
-    return report_set(Loaded(ev.discover(EVAL)[0], searcher, queries, [], similar, plain))
+def sample_sets(searcher: Searcher, sample_index: Path, nlp) -> dict[str, ev.SetReport]:
+    """The sets over the sample (dev, staff) on the session's sample index, as `semsearch eval` measures them."""
+    return {s.name: report_set(ev.attach(s, searcher, sample_index, nlp)) for s in ev.discover(EVAL)}
 
 
-def test_hybrid_meets_the_bar_on_the_dev_set(dev: ev.SetReport) -> None:
-    hybrid = dev.methods["hybrid"].metrics
-    assert hybrid["ndcg@10"].mean >= 0.93 and hybrid["recall@5"].mean >= 0.9
+@pytest.mark.parametrize("name", ["dev", "staff"])
+def test_no_query_of_the_sample_sets_is_answered_with_nothing(sample_sets: dict[str, ev.SetReport], name: str) -> None:
+    hybrid = sample_sets[name].methods["hybrid"]
+    empties = [j.query for j, q in zip(_queries(name), hybrid.per_query) if q["false_empty"]]
+    assert empties == []
+    assert hybrid.metrics["set_recall_2"].mean >= 0.95
 
 
+@pytest.mark.parametrize("name", ["dev", "staff"])
 @pytest.mark.parametrize("baseline", ["bm25", "e5-fiche", "e5-passages"])
-def test_hybrid_ranks_at_least_as_well_as_each_single_baseline(dev: ev.SetReport, baseline: str) -> None:
-    """On these 15 queries RRF ranks better (0.988 against 0.959, docs/QUALITY.md): two top results judged 0 but
-    on the theme. Devplus, below, is where the engine must beat RRF too."""
-    assert dev.methods["hybrid"].metrics["ndcg@10"].mean >= dev.methods[baseline].metrics["ndcg@10"].mean
+def test_the_page_ranks_at_least_as_well_as_each_single_baseline(sample_sets: dict[str, ev.SetReport], name: str,
+                                                                 baseline: str) -> None:
+    """On these queries RRF ranks as well (docs/QUALITY.md): two top results judged 0 but on the theme. The union
+    sets, below, are where the engine must beat RRF too."""
+    report = sample_sets[name]
+    assert report.methods["hybrid"].metrics["ndcg@10"].mean >= 0.93
+    assert report.methods["hybrid"].metrics["ndcg@10"].mean >= report.methods[baseline].metrics["ndcg@10"].mean
 
 
-def test_the_matching_set_holds_what_the_user_looks_for(dev: ev.SetReport) -> None:
-    hybrid = dev.methods["hybrid"].metrics  # 0.889 and 0.828 as shipped (docs/QUALITY.md), 15 queries
-    assert hybrid["set_recall_2"].mean >= 0.85 and hybrid["set_precision"].mean >= 0.6
+def test_queries_nothing_in_the_sample_answers_mostly_find_nothing(sample_sets: dict[str, ev.SetReport]) -> None:
+    hybrid = sample_sets["staff"].methods["hybrid"]
+    assert hybrid.noanswer_total == 10 and hybrid.noanswer_empty >= 6
 
 
-def test_similar_actions_agree_with_the_editors_better_than_a_plain_cosine(dev: ev.SetReport) -> None:
-    assert dev.similar["engine"].mean >= 0.75 and dev.similar["engine"].mean >= dev.similar["e5-fiche"].mean
+def test_similar_actions_agree_with_the_editors_better_than_a_plain_cosine(
+        sample_sets: dict[str, ev.SetReport]) -> None:
+    pooled = ev.combined([sample_sets["dev"], sample_sets["staff"]], "dev + staff")
+    assert pooled.similar["engine"].mean >= 0.7 and pooled.similar["engine"].mean >= pooled.similar["e5-fiche"].mean + 0.1
+
+
+def _queries(name: str) -> list[ev.Judged]:
+    return ev.read_queries(next(s for s in ev.discover(EVAL) if s.name == name).queries)
 
 
 @pytest.fixture(scope="module")
-def devplus(tmp_path_factory: pytest.TempPathFactory, encoder, nlp) -> ev.SetReport:
-    """The 64-fiche development collection, indexed for real (~1 min): what `semsearch eval` reports for it."""
+def union(tmp_path_factory: pytest.TempPathFactory, encoder, nlp) -> dict[str, ev.SetReport]:
+    """The 64-fiche development collection, indexed for real (~1 min), with its keyword and phrased queries."""
     if not (SHARED / "devplus").is_dir():
         pytest.skip("../shared/eval/devplus is not beside the repository")
-    devplus = next(s for s in ev.discover(SHARED) if s.name == "devplus")
-    return report_set(ev.load(devplus, tmp_path_factory.mktemp("eval"), encoder, nlp))
+    work = tmp_path_factory.mktemp("eval")
+    return {s.name: report_set(ev.load(s, work, encoder, nlp)) for s in ev.discover(SHARED)
+            if s.name in ("devplus", "devplus-phrased")}
 
 
-def test_devplus_queries_nothing_answers_find_nothing(devplus: ev.SetReport) -> None:
-    hybrid = devplus.methods["hybrid"]
-    assert hybrid.noanswer_total == 8 and hybrid.noanswer_empty == 8
+def test_devplus_queries_nothing_answers_mostly_find_nothing(union: dict[str, ev.SetReport]) -> None:
+    hybrid = union["devplus"].methods["hybrid"]
+    assert hybrid.noanswer_total == 8 and hybrid.noanswer_empty >= 5
 
 
+@pytest.mark.parametrize("name", ["devplus", "devplus-phrased"])
 @pytest.mark.parametrize("baseline", ["bm25", "e5-fiche", "e5-passages", "rrf"])
-def test_devplus_hybrid_ranks_better_than_each_baseline(devplus: ev.SetReport, baseline: str) -> None:
-    hybrid = devplus.methods["hybrid"].metrics
-    assert hybrid["ndcg@10"].mean >= devplus.methods[baseline].metrics["ndcg@10"].mean + 0.04
+def test_union_pages_rank_better_than_each_baseline(union: dict[str, ev.SetReport], name: str, baseline: str) -> None:
+    methods = union[name].methods
+    assert methods["hybrid"].metrics["ndcg@10"].mean >= methods[baseline].metrics["ndcg@10"].mean + 0.03
 
 
-def test_devplus_matching_set_and_similar_actions(devplus: ev.SetReport) -> None:
-    hybrid = devplus.methods["hybrid"].metrics
-    assert hybrid["set_precision"].mean >= 0.6 and hybrid["set_recall_2"].mean >= 0.9
-    assert devplus.similar["engine"].mean >= 0.7 > devplus.similar["e5-fiche"].mean
+def test_keyword_queries_over_the_union_are_never_answered_with_nothing(union: dict[str, ev.SetReport]) -> None:
+    hybrid = union["devplus"].methods["hybrid"]
+    assert hybrid.false_empties == 0 and hybrid.metrics["set_recall_2"].mean >= 0.95
+
+
+def test_phrased_queries_over_the_union_are_rarely_answered_with_nothing(union: dict[str, ev.SetReport]) -> None:
+    """One of the 36 is, as shipped (docs/QUALITY.md): "épouses qui s'occupent de leur mari grabataire et n'en
+    peuvent plus" shares no word with its fiche, which the encoder ranks 8th of 64 by meaning; answering it would
+    answer most queries nothing answers too. It still gets pistes."""
+    assert union["devplus-phrased"].methods["hybrid"].false_empties <= 1

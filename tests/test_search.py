@@ -136,7 +136,7 @@ def test_bad_parameters_are_named(searcher: Searcher, kwargs: dict, parameter: s
 
 
 @pytest.mark.parametrize(("query", "plain"), [('"parents"', "parents"), ("parents*", "parents"),
-                                              ("NEAR(parents enfants)", "near parents enfants"),
+                                              ("NEAR(parents enfants)", "near(parents enfants"),
                                               ("parents OR enfants", "parents or enfants"),
                                               ("'; DROP TABLE actions; --", "drop table actions")])
 def test_query_syntax_is_plain_text(searcher: Searcher, query: str, plain: str) -> None:

@@ -20,7 +20,7 @@ from browser import CHROMIUM_FLAGS, DESKTOP, FETCH_SPY, PHONE, WAIT_S, Page, api
 QUERY = "précarité alimentaire"
 FIRST = "Epicerie solidaire ephémère"
 NONSENSE = "zorglub xyzzy"
-MISSPELT = "vieilisement"  # one letter short of the sample's "viellissement"
+MISSPELT = "covd"  # one letter short of the sample's "covid", too short to be taken for it
 PAGED = {"q": "habitants", "mode": "lexical"}  # more than a page of results in the sample
 NB = "\u00a0"
 
