@@ -15,10 +15,11 @@ Which fiches match is decided in two steps, per query. First, is the query answe
 evidence must reach `Cut.answer`, the least that told the queries nothing answers (gibberish, topics absent from
 the corpus) from the others on the development sets. Then which fiches answer it: those whose evidence reaches
 `Cut.alone` on its own, and those within `Cut.margin` of the best one. The margin is what keeps a query phrased as
-staff phrase it ("lutter contre l'isolement des personnes âgées", "familles monoparentales") from coming back
-empty: its framing words ("lutter", "contre") or a paraphrase hold no fiche, so even the fiche that answers it
-holds only part of its words and is judged on meaning for the rest; an absolute threshold chosen on keyword
-queries then dropped it, while relative to the best match it still stands out.
+staff phrase it ("mobiliser des bénévoles pour aider les personnes vulnérables", "familles monoparentales") from
+coming back empty: words the fiche does not use ("mobiliser", a paraphrase) leave even the fiche that answers it
+holding only part of the query, judged on meaning for the rest; an absolute threshold chosen on keyword queries
+then dropped it, while relative to the best match it still stands out (words that only frame a request are
+left out before: query.FRAMING).
 In hybrid mode, once a fiche matches, every other fiche gets `feedback` x z(its similarity to the best match),
 when positive: pseudo-relevance feedback, which lets the projects that resemble what was found (an editor's
 "useful neighbours") join the set when their own evidence is close. They rank after every fiche the query found
@@ -26,9 +27,9 @@ by its own evidence: feedback adds, it never reorders what the query found — w
 external set's questions), reordering around the best match put its look-alikes above the right answer. A query
 that is not answered gets an empty set and no feedback. When something matches, the best fiches left out form a
 separate, labelled tier of weaker neighbours ("voisin", search.NEIGHBOURS of them), never counted in `total`.
-A query that is not answered is told plainly that nothing was found; when some fiches hold one of its words, the
-best of them are listed in the same weaker tier ("pistes"), so that a query whose evidence fell just short is
-never a dead end; gibberish, whose words no fiche holds, gets nothing.
+A query that is not answered is told plainly that nothing was found; in hybrid and lexical modes, when some fiches
+hold one of its words, the best of them are listed in the same weaker tier ("pistes"), so that a query whose
+evidence fell just short is never a dead end; gibberish, whose words no fiche holds, gets nothing.
 
 A convex combination of normalised scores rather than reciprocal rank fusion: RRF throws the scores away,
 so it cannot say when nothing matches, and on the development queries it ranked worse (docs/QUALITY.md).
@@ -69,7 +70,7 @@ class Ranking:
     feedback: float = 2.0
     hybrid: Cut = Cut(alone=2.0, answer=-1.3, margin=3.0)
     # by meaning alone nothing told the queries nothing answers from paraphrases: nearly every query is answered
-    semantic: Cut = Cut(alone=-1.0, answer=-3.5, margin=2.0)
+    semantic: Cut = Cut(alone=-1.0, answer=-8.0, margin=2.0)
     # lexical evidence is words x the share of the query a fiche holds: from 0 to `words`
     lexical: Cut = Cut(alone=0.9, answer=0.3, margin=0.6)
 
@@ -84,7 +85,7 @@ class Fused:
     score: np.ndarray
     matches: np.ndarray  # bool
     found: np.ndarray  # bool: matches by its own evidence; ranked before those feedback brought in
-    neighbours: np.ndarray  # bool: not a match, and something matched
+    neighbours: np.ndarray  # bool: not a match; under an empty set, holds a query word (pistes)
     lexical: np.ndarray  # the lexical part alone (0 where no query word), for explanations
     semantic: np.ndarray  # the query's closeness in meaning alone (no chance term), for explanations
     feedback_from: int | None  # rowid of the best match whose neighbours were brought up, if any

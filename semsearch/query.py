@@ -7,10 +7,10 @@ A query word matches a word of a fiche only when they are the same word family:
     (the noun "devoirs" never meets the verb "devons");
   - a word the fiches never use also meets the words one typo away (5 letters and more, as Meilisearch) and
     its singular or plural ("ado"/"ados"); a word they use is taken as written;
-  - or a derivation of the same root: one term the start of the other, the shorter of DERIVED_ROOT letters at
-    least and the longer at most DERIVED_SUFFIX more ("alimentation" -> aliment, "alimentaire" -> alimentair),
-    where Snowball, which strips inflections, leaves derivations apart. Shorter roots and longer suffixes join
-    words of other meanings: "commun" starts "communication", "collect" (collecte) "collectivit".
+  - or a noun and the adjective of relation made from it, which Snowball (it strips inflections) leaves apart:
+    a stem of DERIVED_ROOT letters at least, alone or with one of RELATIONAL ("alimentation" -> aliment,
+    "alimentaire" -> alimentair; "culture", "culturel"). Other endings join words of other meanings:
+    "nationalité" and "national", "démarchage" and "démarche", "infirmité" and "infirmier".
 Words that only frame a request ("lutter contre", "mettre en place", "des projets pour", "aider") are not
 searched for, by words or by meaning: a fiche that holds the topic but not the phrasing must not fall behind.
 """
@@ -18,7 +18,6 @@ searched for, by words or by meaning: a fiche that holds the topic but not the p
 from __future__ import annotations
 
 import re
-from bisect import bisect_left
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -30,9 +29,9 @@ from rapidfuzz.distance import Levenshtein
 from .words import Words, fold
 
 TYPO_MIN_LETTERS = 5  # as Meilisearch: words of 5+ letters tolerate one typo
-DERIVED_ROOT = 7
-DERIVED_SUFFIX = 3
-FRAMING = re.compile(r"\b(?:lutt(?:er|ons|ez)\s+contre|m(?:ettre|ise)\s+en\s+place|(?:un|des|les|nos)\s+projets?\s+"
+DERIVED_ROOT = 6
+RELATIONAL = ("air", "iel", "el", "al")  # -aire, -iel(le), -el(le), -al(e), as Snowball leaves them
+FRAMING = re.compile(r"\b(?:lutt(?:e|er|ons|ez)\s+contre|m(?:ettre|ise)\s+en\s+place|(?:un|des|les|nos)\s+projets?\s+"
                      r"(?:pour|de|d'|d’|sur)|aid(?:er|ons|ez))\b", re.IGNORECASE)
 # A word's lemma families count when the tagger gave them to at least this share of its occurrences: a noun
 # tagged as a verb once in a hundred does not bring in every form of that verb.
@@ -80,7 +79,6 @@ class QueryAnalyser:
         self._counts = counts
         self._surfaces = sorted(self._terms)
         self._root_set = {t for t in commonest if len(t) >= DERIVED_ROOT and not t.isupper()}
-        self._roots = sorted(self._root_set)
         self._spellings = dict(spellings)  # folded word -> the fiches' commonest spelling (the last row wins)
         self._display = {term: self._spellings.get(surface, surface) for term, (_, surface) in commonest.items()}
         self.cut = Words(self._terms.keys(), stop_words)
@@ -107,18 +105,11 @@ class QueryAnalyser:
         return out
 
     def _derived(self, term: str) -> set[str]:
-        """The index terms of the same root: those `term` starts and those that start it, the shorter of
-        DERIVED_ROOT letters at least, the longer DERIVED_SUFFIX more at most."""
-        if len(term) < DERIVED_ROOT or term.isupper():
+        """The index terms of the same root: a noun's stem and the stems of its adjectives of relation."""
+        root = next((term[:-len(end)] for end in RELATIONAL if term.endswith(end)), term)
+        if len(root) < DERIVED_ROOT or term.isupper():
             return set()
-        shortest = max(DERIVED_ROOT, len(term) - DERIVED_SUFFIX)
-        out = {term[:n] for n in range(shortest, len(term)) if term[:n] in self._root_set}
-        i = bisect_left(self._roots, term)
-        while i < len(self._roots) and self._roots[i].startswith(term):
-            if len(self._roots[i]) <= len(term) + DERIVED_SUFFIX:
-                out.add(self._roots[i])
-            i += 1
-        return out
+        return {t for t in (root, *(root + end for end in RELATIONAL)) if t in self._root_set} - {term}
 
     def _near(self, surface: str) -> set[str]:
         """Index terms of the fiches' words one typo away, and of the word's singular or plural."""

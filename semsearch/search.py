@@ -39,7 +39,7 @@ MAX_QUERY_CHARS = 500
 # sending them all cost more than the search itself. Selected values are always listed.
 FACET_LIMIT = 50
 QUERY_VECTORS_CACHED = 1024  # ~1.5 MB
-NEIGHBOURS = 5  # weaker neighbours listed under the results when something matched
+NEIGHBOURS = 5  # weaker neighbours listed under the results, or pistes when nothing matched
 # A result "resembles the best match" (a reason shown) when its similarity to it stands this far above the rest.
 RESEMBLES_Z = 1.5
 
@@ -146,22 +146,22 @@ class Searcher:
         _check_page(limit, offset, facet_limit)
         chosen = flt.check(filters)
         q = self._run(query, mode)
-        shown = self._page(q.fused, self._facets.mask(chosen), offset, limit)
+        rows = self._page(q.fused, self._facets.mask(chosen), offset, limit)
         best = q.fused.feedback_from
         like = self._action(best).title if best is not None else None
-        built = self._hits(q, np.concatenate([shown.results, shown.neighbours]).tolist(), like)
-        hits = built[:len(shown.results)]
-        neighbours = [replace(h, tier="voisin") for h in built[len(shown.results):]]
+        built = self._hits(q, np.concatenate([rows.results, rows.neighbours]).tolist(), like)
+        hits = built[:len(rows.results)]
+        neighbours = [replace(h, tier="voisin") for h in built[len(rows.results):]]
         suggestions = Suggestions()
-        if not shown.total:
+        if not rows.total:
             suggestions = Suggestions(self.analyser.suggestions(q.words),
                                       int(np.count_nonzero(q.fused.matches)) if chosen else 0)
         facets = self._facets.counts(np.flatnonzero(q.fused.matches), chosen, facet_limit)
-        corrected = self.analyser.corrected(query) if shown.total else None
-        return SearchResults(query, mode, shown.total, offset, limit, hits, facets, neighbours, suggestions,
+        corrected = self.analyser.corrected(query) if rows.total else None
+        return SearchResults(query, mode, rows.total, offset, limit, hits, facets, neighbours, suggestions,
                              corrected)
 
-    def shown(self, fused: Fused, limit: int = 10) -> Shown:
+    def shown(self, fused: Fused, limit: int) -> Shown:
         """The ids a first page of `limit` shows for some fusion, without filters: what the evaluation scores (the
         tuning tries many fusions of one query's evidence)."""
         page_ = self._page(fused, self._exists, 0, limit)

@@ -103,6 +103,8 @@ def test_bench_smoke_writes_every_row(tmp_path: Path) -> None:
         assert row[measure] > 0, measure
     assert set(row["latency_ms"]) == LATENCY_ROWS
     assert all(p["p50"] > 0 for p in row["latency_ms"].values())
+    searches = [p for what, p in row["latency_ms"].items() if what not in ("encoder alone", "similar")]
+    assert searches and all(0 <= p["empty"] <= 1 for p in searches)  # the share of "Aucune fiche" pages
     recall = row["recall_at_10"]
     assert 0 < recall["strict"] <= recall["tolerant"] <= 1 and 0 < recall["candidates_jaccard"] <= 1
     http = row["http"]

@@ -1,8 +1,9 @@
 """A query keeps its answer however staff phrase it: metamorphic tests over the development queries of the sample.
 
-Each graded query, rephrased as staff write ("comment …", "des projets pour …", "lutter contre …", "… dans notre
-centre social", the other number, no accents, one typo), must keep a fiche graded 2 among the results of its
-first page: words that only frame a request, and small slips, never make the fiche that holds the topic fail.
+Each graded query, rephrased as staff write ("comment …", "des projets pour …", "lutter contre …", "nous voulons
+mettre en place …", "… dans notre centre social", the other number, no accents, one typo), must keep a fiche
+graded 2 among the results of its first page: words that only frame a request, and small slips, never make the
+fiche that holds the topic fail.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ REPHRASINGS: dict[str, Callable[[str], str]] = {
     "comment": lambda q: f"comment {q}",
     "des projets pour": lambda q: f"des projets pour {q}",
     "lutter contre": lambda q: f"lutter contre {q}",
+    "nous voulons mettre en place": lambda q: f"nous voulons mettre en place {q}",
     "dans notre centre social": lambda q: f"{q} dans notre centre social",
     "singulier ou pluriel": _other_number,
     "sans accents": fold,

@@ -66,15 +66,17 @@ def test_sets_are_found_where_they_are_and_skipped_where_not(tmp_path: Path) -> 
 
 
 def test_the_harness_scores_what_search_returns_for_a_page(searcher: Searcher, sample_index: Path, nlp) -> None:
-    """The list scored is the page's results then its neighbours, as /search returns them; an empty answer is a
-    false empty; a baseline shows its 10 best."""
+    """The list scored is the page's results then its neighbours, as /search returns them, and what the tuning
+    scores for a fusion is that page too; an empty answer is a false empty; a baseline shows its 10 best."""
     staff = next(s for s in ev.discover(EVAL) if s.name == "staff")
     loaded = ev.attach(staff, searcher, sample_index, nlp)
-    judged = loaded.queries[:3]
+    judged = [*loaded.queries[:3], ev.Judged("réparation de vélos", {})]  # the last one answered with pistes
     runs = engine_runs(searcher, judged, modes=["hybrid"])["hybrid"]
     for run, j in zip(runs, judged):
         page = searcher.search(j.query, limit=10)
-        assert run.shown == [h.action.id for h in page.hits + page.neighbours] and run.total == page.total
+        tuned = searcher.shown(searcher.fuse(searcher.evidence(j.query), "hybrid"), 10)
+        assert run.shown == [h.action.id for h in page.hits + page.neighbours] == tuned.ids
+        assert run.total == page.total == tuned.total
     empty = query_scores(Run([], 0, [], runs[0].ranked), judged[0])
     assert empty["false_empty"] == 1.0 and empty["ndcg@10"] == 0.0 and empty[WHOLE] > 0
     assert all(len(r.shown) == 10 for r in baseline_runs(searcher, searcher.lexical, judged)["bm25"])

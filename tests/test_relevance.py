@@ -9,6 +9,7 @@ import pytest
 
 from semsearch.analysis import lexical_fields
 from semsearch.nlp import FrenchNLP
+from semsearch.query import QueryAnalyser
 from semsearch.search import Searcher
 
 
@@ -33,13 +34,26 @@ def test_a_query_phrased_as_staff_phrase_it_is_answered(searcher: Searcher, quer
     assert searcher.search(query).total > 0
 
 
-@pytest.mark.parametrize(("typed", "written"), [("alimentation", "alimentaire"), ("isolés", "isolement")])
+@pytest.mark.parametrize(("typed", "written"), [("alimentation", "alimentaire"), ("isolés", "isolement"),
+                                                ("culture", "culturelle")])
 def test_a_word_finds_its_derivations(searcher: Searcher, typed: str, written: str) -> None:
     (word,) = searcher.analyser.words(typed)
     (other,) = searcher.analyser.cut(written)
     assert other.term in word.terms
     holding = {searcher.action_id(int(r)) for r in searcher.lexical.match([[other.term]]).ids}
     assert holding & {h.action.id for h in searcher.search(typed, limit=100).hits}
+
+
+def test_only_a_noun_and_its_adjective_of_relation_meet_as_derivations() -> None:
+    """Snowball leaves "alimentation" (aliment) and "alimentaire" (alimentair) apart; other endings would join
+    words of other meanings ("nationalité" and "national", "démarchage" and "démarche")."""
+    lexicon = [(s, t, s, 1) for s, t in [("alimentaire", "alimentair"), ("national", "national"),
+                                        ("demarche", "demarch"), ("culturel", "culturel")]]
+    analyser = QueryAnalyser(lexicon, [], [])
+    assert "alimentair" in analyser.words("alimentation")[0].terms
+    assert "culturel" in analyser.words("culture")[0].terms
+    assert "national" not in analyser.words("nationalité")[0].terms
+    assert "demarch" not in analyser.words("démarchage")[0].terms
 
 
 def test_a_query_not_answered_gets_pistes_holding_its_words(searcher: Searcher) -> None:

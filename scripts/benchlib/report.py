@@ -44,16 +44,19 @@ def markdown(rows: list[dict], command: str, args) -> str:
             "exact search: where every fiche's passage evidence, and so `total`, comes from."
             + (f" N={', '.join(light)}: above --light-above {args.light_above}, reindex, cold start and HTTP are "
                "not measured (—)." if light else "")]
-    out += ["", cmd, "", "| N | what | p50 ms | p95 ms | p99 ms | searches |", "|---|---|---|---|---|---|"]
+    out += ["", cmd, "", "| N | what | p50 ms | p95 ms | p99 ms | searches | empty pages |",
+            "|---|---|---|---|---|---|---|"]
     for r in rows:
         for what, p in r["latency_ms"].items():
-            out.append(f"| {r['n']} | {what} | {p['p50']:.1f} | {p['p95']:.1f} | {p['p99']:.1f} | {p['samples']} |")
+            empty = f"{p['empty']:.0%}" if "empty" in p else "—"
+            out.append(f"| {r['n']} | {what} | {p['p50']:.1f} | {p['p95']:.1f} | {p['p99']:.1f} | {p['samples']} "
+                       f"| {empty} |")
     out += ["", ("In process, one search at a time (its query encoded on every core), medians of --runs runs. Every "
                  "row but `16 dev queries` (repeated: cached query vectors after the first round) and `similar` sends "
                  "distinct generated queries (2–4 content words of one sample sentence, as written, without accents or with a "
                  "typo) that no other row sends; `+filter` adds the commonest department; `vector cached`: its "
                  "queries searched once untimed, then timed (the search without the encoder); similar: 40 actions "
-                 "spread over the corpus.")]
+                 "spread over the corpus. Empty pages: the share of those searches answered \"Aucune fiche\".")]
     if any("http" in r for r in rows):
         out += ["", cmd, "", "| N | workers | concurrency | requests | errors | req/s | p50 ms | p95 ms | p99 ms |",
                 "|---|---|---|---|---|---|---|---|---|"]

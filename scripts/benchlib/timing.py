@@ -49,10 +49,13 @@ def latency(searcher: Searcher, stream: QueryStream | None, per_run: int, runs: 
     """Percentiles of in-process searches; `stream` None means the 16 dev queries, repeated per_run // 16 times.
 
     cached: each run's distinct queries are searched once before being timed, so their vectors come from the
-    query-vector cache: the search without the encoder, to set beside "encoder alone".
+    query-vector cache: the search without the encoder, to set beside "encoder alone". `empty`: the share of the
+    timed searches answered with an empty page ("Aucune fiche"), which costs less than a page of results.
     """
+    totals: list[int] = []
+
     def search(q: str) -> None:
-        searcher.search(q, filters, limit=10, mode=mode)
+        totals.append(searcher.search(q, filters, limit=10, mode=mode).total)
 
     def run() -> dict[str, float]:
         queries = stream.take(per_run) if stream else QUERIES * max(1, per_run // len(QUERIES))
@@ -61,7 +64,8 @@ def latency(searcher: Searcher, stream: QueryStream | None, per_run: int, runs: 
         return timed(search, queries)
 
     timed(search, stream.take(4) if stream else QUERIES[:4])  # warm-up, not counted
-    return median_of([run() for _ in range(runs)])
+    totals.clear()
+    return median_of([run() for _ in range(runs)]) | {"empty": float(np.mean(np.asarray(totals) == 0))}
 
 
 def encoder_latency(searcher: Searcher, stream: QueryStream, per_run: int, runs: int) -> dict[str, float]:

@@ -35,9 +35,11 @@ def query_scores(run: Run, judged: Judged) -> dict[str, float]:
     g = judged.grades
     out = {"ndcg@10": mt.ndcg(run.shown, g), "recall@5": mt.recall(run.shown, g, 5),
            "mrr": mt.reciprocal_rank(run.shown, g)}
-    if run.matched is not None and run.ranked is not None:
+    if run.matched is not None:
         out |= {"set_recall_2": mt.set_recall(run.matched, g, 2), "set_precision": mt.set_precision(run.matched, g),
-                "false_empty": float(run.total == 0 and 2 in g.values()), WHOLE: mt.ndcg(run.ranked, g)}
+                "false_empty": float(run.total == 0 and 2 in g.values())}
+    if run.ranked is not None:
+        out[WHOLE] = mt.ndcg(run.ranked, g)
     return out
 
 
@@ -104,9 +106,8 @@ def combined(reports: Sequence[SetReport], name: str) -> SetReport:
     methods = {}
     for method in reports[0].methods:
         per_query = [q for r in reports for q in r.methods[method].per_query]
-        first = reports[0].methods[method]
         table = MethodTable(spread(per_query, RANK_METRICS + SET_METRICS + (WHOLE,)), per_query)
-        if first.noanswer_empty is not None:
+        if any(r.methods[method].noanswer_empty is not None for r in reports):
             table.noanswer_empty = sum(r.methods[method].noanswer_empty or 0 for r in reports)
             table.noanswer_total = sum(r.methods[method].noanswer_total for r in reports)
         methods[method] = table

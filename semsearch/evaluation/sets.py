@@ -1,11 +1,11 @@
 """The evaluation sets and their indexes: each set's corpus is indexed in its own directory under the work dir.
 
 Layout of a sets directory (../shared/eval, or a held-out one of the same shape):
-    dev_queries.tsv, dev_similar.tsv                     over ../data/actions-maine-et-loire.txt (the sample)
-    staff/queries.tsv, noanswer.tsv, similar.tsv         over the sample, written as centre staff write queries
+    dev_queries.tsv, dev_similar.tsv              over ../data/actions-maine-et-loire.txt (the sample)
+    staff/queries.tsv, noanswer.tsv, similar.tsv  over the sample, written as centre staff write queries
     devplus/union.txt, queries.tsv, noanswer.tsv, similar.tsv
-    devplus/queries_phrased.tsv                          over devplus/union.txt, in the staff's style
-    external/corpus.jsonl, queries_dev.tsv               (another French collection: checks, never tunes)
+    devplus/queries_phrased.tsv                   over devplus/union.txt, in the staff's style
+    external/corpus.jsonl, queries_dev.tsv        (another French collection: checks, never tunes)
 A set whose files are absent is skipped; sets over the same corpus share its index. An index is rebuilt only when its corpus, encoder, spaCy model or
 chunking changed; embeddings and analyses come from its build cache, so a rebuild with another chunking
 embeds only the new passages.

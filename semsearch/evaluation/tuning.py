@@ -10,8 +10,9 @@ phrases with a verb, paraphrases and described needs, with their queries nothing
   - the weights of similar actions (similar.SimilarWeights), on the editors' lists.
 The objective is what the user sees (Searcher.shown, the page /search returns): per answered query, the nDCG@10
 of the page (results then neighbours) plus the F2 of the matching set (recall counting four times as much as
-precision: the set must hold what the user looks for, and still mean something), less 2 when the set is empty (a
-false empty); per query nothing answers, 2 when the set is empty. Each fold's constants are chosen
+precision: the set must hold what the user looks for, and still mean something), less FALSE_EMPTY when the set
+is empty though a grade-2 fiche answers the query (a false empty); per query nothing answers, 2 when the set is
+empty. Among cuts that do equally well, the one that answers most queries is kept (the grids run from it). Each fold's constants are chosen
 on the other folds and measured on it; the constants that ship are those chosen on every query, and the spread
 of the fold figures says how much to trust them. Nothing here is tuned per query or per fiche.
 """
@@ -29,26 +30,29 @@ import numpy as np
 from ..chunking import DEFAULT_CHUNKING, Chunking
 from ..encoders import Encoder
 from ..fusion import Cut, Ranking
+from ..lexical import COLUMNS
 from ..nlp import FrenchNLP
 from ..search import QueryEvidence, Searcher
 from ..similar import SimilarWeights
 from . import metrics as mt
-from .harness import FOLDS
+from .harness import FOLDS, query_scores
 from .judgments import Judged
+from .methods import PAGE, Run
 from .sets import EvalSet, Loaded, index_dir, load, recounted
 
 log = logging.getLogger(__name__)
 
+# The chunkings a full search compares (tune(..., chunkings=CHUNKINGS)): every set indexed once for each.
 CHUNKINGS = tuple(Chunking(words, 1, context) for context in ("none", "title") for words in (40, 80, 120, 200))
 COLUMN_WEIGHTS: dict[str, dict[str, float]] = {
-    "plates": {"title": 1.0, "keywords": 1.0, "summary": 1.0, "body": 1.0},
+    "plates": dict(COLUMNS),
     "titre x2": {"title": 2.0, "keywords": 2.0, "summary": 1.0, "body": 1.0},
     "titre x4": {"title": 4.0, "keywords": 3.0, "summary": 1.5, "body": 1.0},
 }
 WEIGHTS = {"fiche": (0.5, 1.0), "words": (1.0, 2.0, 3.0), "feedback": (0.0, 1.0, 2.0)}
 HYBRID = {"alone": (2.0, 3.0, 4.0), "answer": (-2.4, -2.0, -1.6, -1.45, -1.3, -1.15, -1.0, -0.7, -0.4),
           "margin": (3.0, 4.0, 6.0, 8.0, 10.0)}
-SEMANTIC = {"alone": (-1.0, 0.0, 1.0), "answer": (-3.5, -3.0, -2.5, -2.0, -1.5, -1.0), "margin": (1.0, 2.0, 3.0, 4.0)}
+SEMANTIC = {"alone": (-1.0, 0.0, 1.0), "answer": (-8.0, -6.0, -4.0, -3.0, -2.0, -1.0), "margin": (1.0, 2.0, 3.0, 4.0)}
 LEXICAL = {"alone": (0.3, 0.5, 0.7), "answer": (0.1, 0.2, 0.3), "margin": (0.1, 0.2, 0.4)}  # x words
 SUMMARY = ("ndcg@10", "recall@5", "set_recall_2", "set_precision", "false_empty")
 # What a false empty costs against a query nothing answers left non-empty (which earns 2 when empty)
@@ -95,15 +99,13 @@ def _scores(item: Item, ranking: Ranking, mode: str, like: Callable[[np.ndarray]
     """What the user sees for one query under some constants, scored."""
     s = item.searcher
     fused = s.fuse(item.evidence, mode, ranking, like)
-    shown = s.shown(fused)
+    shown = s.shown(fused, PAGE)
     g = item.judged.grades
     if not g:
         empty = float(shown.total == 0)
         return {"objective": 2 * empty, "answered": 0.0, "empty": empty}
     matched = [s.action_id(int(r)) for r in np.flatnonzero(fused.matches)]
-    out = {"ndcg@10": mt.ndcg(shown.ids, g), "recall@5": mt.recall(shown.ids, g, 5),
-           "set_recall_2": mt.set_recall(matched, g, 2), "set_precision": mt.set_precision(matched, g),
-           "false_empty": float(shown.total == 0 and 2 in g.values()), "answered": 1.0}
+    out = query_scores(Run(shown.ids, shown.total, matched), item.judged) | {"answered": 1.0}
     out["objective"] = out["ndcg@10"] + mt.set_f1(matched, g, beta=2.0) - FALSE_EMPTY * out["false_empty"]
     return out
 
