@@ -20,6 +20,7 @@ from browser import CHROMIUM_FLAGS, DESKTOP, FETCH_SPY, PHONE, WAIT_S, Page, api
 QUERY = "précarité alimentaire"
 FIRST = "Epicerie solidaire ephémère"
 NONSENSE = "zorglub xyzzy"
+UNANSWERED = "réparation de vélos"  # no fiche answers it; some hold one of its words
 MISSPELT = "covd"  # one letter short of the sample's "covid", too short to be taken for it
 PAGED = {"q": "habitants", "mode": "lexical"}  # more than a page of results in the sample
 NB = "\u00a0"
@@ -270,6 +271,18 @@ def test_weaker_fiches_are_folded_under_their_own_heading_after_the_results(page
     assert page.titles() == [r["title"] for r in expected["results"]]  # the results hold the matches only
     page.open(query(q=NONSENSE))
     assert not page.one("#weaker").is_displayed()
+
+
+def test_a_query_nothing_answers_shows_its_pistes_open_and_counts_none(page: Page) -> None:
+    expected = api(page.base, "/search", q=UNANSWERED, limit=10)
+    assert expected["total"] == 0 and expected["neighbours"]
+    page.open(query(q=UNANSWERED))
+    assert page.heading() == f"Aucune fiche ne parle de {q(UNANSWERED)}"
+    assert page.one("#weaker-summary").text == f"Pistes ({len(expected['neighbours'])})"
+    assert page.one("#weaker-list").is_displayed()  # nothing else on the page: open
+    assert page.titles("#weaker-list") == [r["title"] for r in expected["neighbours"]]
+    assert page.titles() == []
+    page.shoot("09-pistes")
 
 
 # -- one fiche -------------------------------------------------------------------------------------------
