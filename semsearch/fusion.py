@@ -69,7 +69,7 @@ class Ranking:
     words: float = 3.0
     feedback: float = 2.0
     hybrid: Cut = Cut(alone=2.0, answer=-1.3, margin=3.0)
-    # by meaning alone nothing told the queries nothing answers from paraphrases: nearly every query is answered
+    # by meaning alone nothing told the queries nothing answers from paraphrases: every query is answered
     semantic: Cut = Cut(alone=-1.0, answer=-8.0, margin=2.0)
     # lexical evidence is words x the share of the query a fiche holds: from 0 to `words`
     lexical: Cut = Cut(alone=0.9, answer=0.3, margin=0.6)

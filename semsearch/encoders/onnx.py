@@ -12,7 +12,7 @@ The exported graph has each layer's attention, GELU and residual layer norms fus
 operators (`onnxruntime.transformers.optimizer`: the same arithmetic, ~1.25 times as fast). In precision "int8"
 its matrices are then quantised per output channel to 8 bits, the activations per call (`quantize_dynamic`):
 twice as fast again on a CPU with int8 dot products, a quarter of the memory, and vectors within a cosine of
-~0.997 of the float32 ones, at a small cost in quality (docs/QUALITY.md).
+~0.997 of the float32 ones, at a small cost in quality (docs/QUALITY-HISTORY.md).
 
 The export needs torch and transformers (both already installed for sentence-transformers) and runs once, at
 the first load, into the model's directory under models/; loading afterwards takes ~0.3 s and imports

@@ -1,7 +1,8 @@
 """`semsearch eval`: every mode of the engine and every baseline, on every set, by the same code.
 
 What is scored is what the user sees: for the engine, the results /search returns for a page of 10, then the
-weaker neighbours the page lists under them, in that order (a query whose matching set is empty shows nothing);
+weaker neighbours the page lists under them, in that order (a query whose matching set is empty shows only
+its pistes, if any);
 for a baseline, its 10 best fiches. A query with a grade-2 fiche answered with an empty set ("Aucune fiche") is a
 false empty, counted apart: the worst answer a search can give. The engine's whole order (its matching set, then
 every other fiche) is kept as a diagnostic column only: no route returns it.
