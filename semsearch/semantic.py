@@ -16,10 +16,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import faiss
 import numpy as np
 
-from .cores import CoreShare
+from .cores import CoreShare, faiss_threads
 from .loading import Index
 from .vectors import inner_products
 
@@ -99,8 +98,7 @@ class DenseSearch:
                 ids, background, floor = index.chunk_ids, scores, -np.inf
             else:
                 background = inner_products(self._sample, query)
-                with self.cores.claim() as threads:
-                    faiss.omp_set_num_threads(threads)  # for this thread's calls only
+                with faiss_threads(self.cores):
                     found, found_ids = index.chunk_ann.search(query.reshape(1, -1),
                                                               min(ANN_CANDIDATES, len(index.chunk_ids)))
                 keep = found_ids[0] >= 0

@@ -18,11 +18,12 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from .cores import split_scans
+
 VECTORS_FILE, IDS_FILE, ANN_FILE = "chunk_vectors.npy", "chunk_ids.npy", "chunks.faiss"
 FICHE_VECTORS_FILE, FICHE_IDS_FILE = "fiche_vectors.npy", "fiche_ids.npy"
 # Exact search up to here: ~46 MB scanned, ~5 ms on one core (docs/BENCHMARKS.md). About 2 500 actions.
 ANN_ABOVE = 30_000
-PARALLEL_SCAN_ABOVE = 5_000  # vectors an IVF query scans, above which one query uses several threads
 # IVF shape, measured in docs/BENCHMARKS.md: 4 sqrt(n) cells (finer cells scan fewer vectors for the same
 # recall: at 200 000 chunks, 1 800 cells probed 56 at a time beat 450 probed 56 at a time, 1.3 ms vs 5.4 ms,
 # at recall@10 0.99), k-means on TRAIN_PER_CELL sampled vectors per cell, and a query probes one cell in
@@ -118,14 +119,9 @@ def read_chunks(directory: Path, *, for_search: bool = True) -> tuple[np.ndarray
     if ann is None:
         return np.load(directory / VECTORS_FILE), ids, None
     ann.set_direct_map_type(faiss.DirectMap.Hashtable)
-    # A large scan is split between threads over its probed cells (FAISS's default splits a batch of queries, so a
-    # lone query ran on one core); Searcher decides how many (cores.CoreShare). At 50 000 actions (~42 000 vectors
-    # per query) 10 -> 6.7 ms on 2 cores; at 10 000 (~8 400) 2.3 -> 1.6 ms once OpenMP threads spin briefly
-    # between regions (semsearch/cores.py). Calls at the same time get one thread each, so no team forms.
     ivf = faiss.extract_index_ivf(ann)
     set_probes(ivf)
-    if ivf.nprobe * ivf.ntotal / max(ivf.nlist, 1) >= PARALLEL_SCAN_ABOVE:
-        ivf.parallel_mode = 1
+    split_scans(ivf)
     return None, ids, ann
 
 

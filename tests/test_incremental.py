@@ -12,6 +12,7 @@ import faiss
 import numpy as np
 import pytest
 
+from semsearch import cores
 from semsearch import semantic as semantic_module
 from semsearch import vectors as dense
 from semsearch.corpus import Corpus
@@ -140,7 +141,7 @@ def test_above_the_ann_threshold_chunks_go_in_an_ivf_index_that_a_reindex_patche
     monkeypatch.setattr(dense, "ANN_ABOVE", 10)
     first = build_index(before, tmp_path / "ivf", encoder, nlp, progress=False)
     assert (exact.search, first.search) == ("exact", "ivf")
-    monkeypatch.setattr(dense, "PARALLEL_SCAN_ABOVE", 0)  # a lone query's scan split between threads
+    monkeypatch.setattr(cores, "PARALLEL_SCAN_ABOVE", 0)  # a lone query's scan split between threads
     ivf, flat = (Searcher(load_index(tmp_path / d), encoder) for d in ("ivf", "exact"))
     assert isinstance(ivf.index.chunk_ann, faiss.IndexIVFScalarQuantizer) and flat.index.chunk_ann is None
     assert ivf.index.chunk_ann.parallel_mode == 1 and ivf.cores is getattr(encoder, "cores", ivf.cores)
@@ -171,7 +172,7 @@ def test_an_ivf_list_cut_at_its_length_keeps_only_the_passages_above_its_last(
     synthetic duplicates at 50 000 actions, the same search gave other facet counts from one call to the next):
     none of them counts, so a search gives the same results every time."""
     monkeypatch.setattr(dense, "ANN_ABOVE", 10)
-    monkeypatch.setattr(dense, "PARALLEL_SCAN_ABOVE", 0)
+    monkeypatch.setattr(cores, "PARALLEL_SCAN_ABOVE", 0)
     build_index(changed[0], tmp_path, encoder, nlp, progress=False)
     searcher = Searcher(load_index(tmp_path), encoder)
     index = searcher.index

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..cores import CoreShare
+from ..cores import CoreShare, onnx_threads
 from ..errors import SemsearchError, os_problem
 from .base import text_list
 from .e5file import E5Config, E5File
@@ -295,9 +295,7 @@ class OnnxE5Encoder:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        onnx_threads(options, threads)
         # The arena keeps the largest call's activations for the life of the session: without it a build's
         # 512-token windows are allocated (and the pages faulted in) anew on every call, at half the speed; a
         # service would keep ~40 MB for nothing (query p50 10.8 -> 9.9 ms without it).
