@@ -26,7 +26,7 @@ when positive: pseudo-relevance feedback, which lets the projects that resemble 
 by its own evidence: feedback adds, it never reorders what the query found — where one fiche answers (the
 external set's questions), reordering around the best match put its look-alikes above the right answer. A query
 that is not answered gets an empty set and no feedback. When something matches, the best fiches left out form a
-separate, labelled tier of weaker neighbours ("voisin", search.NEIGHBOURS of them), never counted in `total`.
+separate, labelled tier of weaker neighbours ("voisin", ranking.NEIGHBOURS of them), never counted in `total`.
 A query that is not answered is told plainly that nothing was found; in hybrid and lexical modes, when some fiches
 hold one of its words, the best of them are listed in the same weaker tier ("pistes"), so that a query whose
 evidence fell just short is never a dead end; gibberish, whose words no fiche holds, gets nothing.

@@ -1,7 +1,7 @@
-"""A search over an index, stage by stage: query analysis (query.py), lexical (lexical.py) and dense
-(semantic.py) evidence, their fusion into one score and one matching set (fusion.py), then the page: filters
-and facets (filters.py), passages and reasons (passages.py). Similar actions and recommendations from several
-fiches are in similar.py.
+"""A search over an index, stage by stage: its ranking (ranking.py: query analysis, lexical and dense evidence,
+their fusion into one score and one matching set, the page's rows), then the page: filters and facets
+(filters.py), passages and reasons (passages.py). Similar actions and recommendations from several fiches are in
+similar.py.
 
 One search defines one set of matching actions, independent of paging and filters: `total`, the facet counts
 and every page are computed over that set intersected with the filters. Weaker neighbours come apart.
@@ -9,9 +9,7 @@ and every page are computed over that set intersected with the filters. Weaker n
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, replace
-from functools import lru_cache
 
 import numpy as np
 
@@ -21,14 +19,15 @@ from .cores import CoreShare
 from .duplicates import DEFAULT_THRESHOLD, DuplicateFinder, DuplicateReport
 from .encoders import Encoder
 from .errors import InvalidQuery, NotFound
-from .fusion import MODES, Fused, Ranking, fuse
-from .lexical import LexicalIndex, LexicalMatches
+from .fusion import MODES, Fused, Ranking
+from .lexical import LexicalIndex
 from .loading import Index
 from .passages import Passage, closest, evidence
-from .query import QueryAnalyser, QueryWord
+from .query import QueryAnalyser
+from .ranking import QueryEvidence, Ranker
 from .records import Action
 from .results import Explanation, Hit, Listing, SearchResults, Suggestions
-from .semantic import DenseSearch, SemanticMatches
+from .semantic import DenseSearch
 from .similar import Recommender, SimilarWeights, examples, page
 from .vectors import inner_products
 
@@ -38,20 +37,8 @@ MAX_QUERY_CHARS = 500
 # Values listed per facet unless asked otherwise: at 10 000 actions `structure` has thousands, and building and
 # sending them all cost more than the search itself. Selected values are always listed.
 FACET_LIMIT = 50
-QUERY_VECTORS_CACHED = 1024  # ~1.5 MB
-NEIGHBOURS = 5  # weaker neighbours listed under the results, or pistes when nothing matched
 # A result "resembles the best match" (a reason shown) when its similarity to it stands this far above the rest.
 RESEMBLES_Z = 1.5
-
-
-@dataclass(frozen=True)
-class QueryEvidence:
-    """What a query finds before fusion: its words, their lexical matches, the dense side (None in lexical mode)."""
-
-    words: list[QueryWord]
-    lexical: LexicalMatches
-    semantic: SemanticMatches | None
-    vector: np.ndarray | None  # the query's vector, None in lexical mode
 
 
 @dataclass(frozen=True)
@@ -59,36 +46,6 @@ class _Query(QueryEvidence):
     """Everything one search computed before paging: reused by the page, the reasons and the suggestions."""
 
     fused: Fused
-
-
-@dataclass(frozen=True)
-class _Page:
-    """The rowids a page shows: a page of the matching set, then the weaker neighbours under it."""
-
-    total: int  # the matching set, filters applied
-    results: np.ndarray
-    neighbours: np.ndarray
-
-
-@dataclass(frozen=True)
-class Shown:
-    """What a page shows, by action id: its results, then the weaker neighbours under them."""
-
-    results: list[str]
-    neighbours: list[str]
-    total: int
-
-    @property
-    def ids(self) -> list[str]:
-        return self.results + self.neighbours
-
-
-@dataclass(frozen=True)
-class Ranked:
-    """Every action in the engine's order: the matching set first, then the others, each by descending score."""
-
-    ids: list[str]
-    matches: int
 
 
 class Searcher:
@@ -123,15 +80,9 @@ class Searcher:
         self.dense = DenseSearch(index, chunk_action, size, self.cores)
         self.recommender = Recommender(self.lexical, self.dense.like, self._facets, self._action, self._exists,
                                        self._identity, similar_weights or SimilarWeights())
-        # The encoder is most of a search's time (~12 ms of one core for a short query); a faceted search page
-        # sends the same text again for every page and every ticked filter, so recent vectors are kept.
-        self._query_vector = lru_cache(maxsize=QUERY_VECTORS_CACHED)(self._encode)
+        self.ranker = Ranker(self.analyser, self.lexical, self.dense, encoder, self._exists, self._position,
+                             self.action_id, self.ranking)
         self._duplicates = DuplicateFinder(index)  # scores its pairs on the first report only
-
-    def _encode(self, text: str) -> np.ndarray:
-        vector = self.encoder.encode_queries([text])[0]
-        vector.setflags(write=False)  # shared by every search of that text
-        return vector
 
     # -- public -----------------------------------------------------------------------------------
     def search(self, query: str, filters: flt.Filters | None = None, limit: int = 10, offset: int = 0,
@@ -145,8 +96,9 @@ class Searcher:
             raise InvalidQuery("mode", f"mode inconnu « {mode} » ; modes possibles : {', '.join(MODES)}")
         _check_page(limit, offset, facet_limit)
         chosen = flt.check(filters)
-        q = self._run(query, mode)
-        rows = self._page(q.fused, self._facets.mask(chosen), offset, limit)
+        found = self.ranker.evidence(query, mode)
+        q = _Query(found.words, found.lexical, found.semantic, found.vector, self.ranker.fuse(found, mode))
+        rows = self.ranker.page(q.fused, self._facets.mask(chosen), offset, limit)
         best = q.fused.feedback_from
         like = self._action(best).title if best is not None else None
         built = self._hits(q, np.concatenate([rows.results, rows.neighbours]).tolist(), like)
@@ -160,52 +112,6 @@ class Searcher:
         corrected = self.analyser.corrected(query) if rows.total else None
         return SearchResults(query, mode, rows.total, offset, limit, hits, facets, neighbours, suggestions,
                              corrected)
-
-    def shown(self, fused: Fused, limit: int) -> Shown:
-        """The ids a first page of `limit` shows for some fusion, without filters: what the evaluation scores (the
-        tuning tries many fusions of one query's evidence)."""
-        page_ = self._page(fused, self._exists, 0, limit)
-        return Shown([self.action_id(int(r)) for r in page_.results],
-                     [self.action_id(int(r)) for r in page_.neighbours], page_.total)
-
-    def _page(self, fused: Fused, allowed: np.ndarray, offset: int, limit: int) -> _Page:
-        members = np.flatnonzero(fused.matches & allowed)
-        results = _ranked(members, fused, self._position, offset + limit)[offset:offset + limit]
-        # Neighbours sit under the matches the filters leave; with none left, the user is told to widen them. An
-        # unanswered query's neighbours are its pistes.
-        answered = bool(fused.matches.any())
-        weaker = np.flatnonzero(fused.neighbours & allowed) if len(members) or not answered \
-            else np.zeros(0, dtype=np.int64)
-        return _Page(len(members), results, _top(weaker, fused.score[weaker], self._position, NEIGHBOURS))
-
-    def evidence(self, query: str, mode: str = "hybrid") -> QueryEvidence:
-        words = self.analyser.words(query)
-        # Semantic mode ranks without the words but still says which of them a result holds.
-        lexical = self.lexical.match([w.terms for w in words])
-        semantic = vector = None
-        if mode != "lexical":
-            vector = self._query_vector(self.analyser.meaning(query))
-            semantic = self.dense.match(vector)
-        return QueryEvidence(words, lexical, semantic, vector)
-
-    def fuse(self, found: QueryEvidence, mode: str, ranking: Ranking | None = None,
-             like: Callable[[np.ndarray], np.ndarray] | None = None) -> Fused:
-        """The fusion of some evidence, with this searcher's constants or others (the tuning tries many, with a
-        `like` that remembers its answers)."""
-        semantic = found.semantic or SemanticMatches.empty(len(self._exists))
-        return fuse(mode, ranking or self.ranking, found.lexical, semantic, self._exists, like or self.dense.like)
-
-    def order(self, fused: Fused) -> Ranked:
-        """Every action, matches first (evaluation reads the whole order; a search returns its pages)."""
-        matches = np.flatnonzero(fused.matches & self._exists)
-        others = np.flatnonzero(~fused.matches & self._exists)
-        ids = [_ranked(matches, fused, self._position, len(matches)),
-               _top(others, fused.score[others], self._position, len(others))]
-        return Ranked([self.action_id(int(r)) for r in np.concatenate(ids)], len(matches))
-
-    def _run(self, query: str, mode: str) -> _Query:
-        found = self.evidence(query, mode)
-        return _Query(found.words, found.lexical, found.semantic, found.vector, self.fuse(found, mode))
 
     def _hits(self, q: _Query, rowids: list[int], like: str | None) -> list[Hit]:
         """Results with their passage and reasons, the records and passages of a page read at once; `like`:
@@ -227,9 +133,9 @@ class Searcher:
                              cosines.get(rowid))
             e = Explanation(matched_terms=found.in_passage, elsewhere=found.elsewhere)
             if fused.lexical[rowid] > 0:
-                e.lexical_rank = _rank_of(fused.lexical, rowid, self._exists, self._position)
+                e.lexical_rank = self.ranker.rank_of(fused.lexical, rowid)
             if q.semantic is not None:
-                e.semantic_rank = _rank_of(fused.semantic, rowid, self._exists, self._position)
+                e.semantic_rank = self.ranker.rank_of(fused.semantic, rowid)
                 e.semantic_score = float(q.semantic.cosines[rowid]) if q.semantic.chunks[rowid] else None
             if like is not None and fused.feedback_from != rowid and fused.feedback[rowid] >= RESEMBLES_Z:
                 e.like = like
@@ -289,13 +195,6 @@ class Searcher:
         cosines = inner_products(vectors, target)
         return closest(passages, cosines, terms)
 
-    def similar_order(self, action_id: str, weights: SimilarWeights | None = None) -> list[str]:
-        """Every other action, most similar first, with these weights or others (the evaluation reads it all)."""
-        recommender = self.recommender if weights is None else Recommender(
-            self.lexical, self.dense.like, self._facets, self._action, self._exists, self._identity, weights)
-        ranked = page(recommender.candidates(self.rowid(action_id)).score, self._exists)
-        return [self.action_id(int(r)) for r in ranked]
-
     def duplicates(self, threshold: float = DEFAULT_THRESHOLD, limit: int = 20, offset: int = 0) -> DuplicateReport:
         """Pairs of fiches that are near duplicates (duplicates.py), exact duplicates of the export first."""
         _check_page(limit, offset)
@@ -312,17 +211,8 @@ class Searcher:
     def get(self, action_id: str) -> Action:
         return self._action(self.rowid(action_id))
 
-    def titles(self) -> dict[str, str]:
-        """Title -> id of every action."""
-        return store.titles(self.index.db)
-
     def action_id(self, rowid: int) -> str:
         return self._ids[rowid]
-
-    def copies(self, action_id: str) -> np.ndarray:
-        """Rowids of the action and of every copy of it (the same fiche exported twice)."""
-        row = self.rowid(action_id)
-        return np.flatnonzero(self._identity == self._identity[row])
 
     def rowid(self, action_id: str) -> int:
         try:
@@ -346,32 +236,6 @@ def _reasons(e: Explanation) -> list[str]:
     if e.like:
         out.append(f"Ressemble à « {e.like} », la fiche la plus proche de la recherche")
     return out
-
-
-def _rank_of(scores: np.ndarray, rowid: int, exists: np.ndarray, position: np.ndarray) -> int:
-    """1-based rank of one action among all by descending score, ties in export order."""
-    mine = scores[rowid]
-    ahead = exists & ((scores > mine) | ((scores == mine) & (position < position[rowid])))
-    return int(np.count_nonzero(ahead)) + 1
-
-
-def _top(ids: np.ndarray, scores: np.ndarray, position: np.ndarray, k: int) -> np.ndarray:
-    """The k best ids by descending score, ties in export order; sorts only those at or above the k-th."""
-    if len(ids) > k:
-        kth = np.partition(scores, len(scores) - k)[len(scores) - k]
-        keep = scores >= kth
-        ids, scores = ids[keep], scores[keep]
-    return ids[np.lexsort((position[ids], -scores))][:k]
-
-
-def _ranked(matches: np.ndarray, fused: Fused, position: np.ndarray, k: int) -> np.ndarray:
-    """The k first matches: those the query found by its own evidence, then those feedback brought in."""
-    own = matches[fused.found[matches]]
-    first = _top(own, fused.score[own], position, k)
-    if len(first) >= k:
-        return first
-    joined = matches[~fused.found[matches]]
-    return np.concatenate([first, _top(joined, fused.score[joined], position, k - len(first))])
 
 
 def _check_page(limit: int, offset: int, facet_limit: int | None = None) -> None:

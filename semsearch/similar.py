@@ -82,6 +82,14 @@ class Recommender:
         self.exists, self.identity = exists, identity
         self._keywords = facets.sizes("keyword")  # keywords of each action, for the Jaccard index
 
+    def with_weights(self, weights: SimilarWeights) -> Recommender:
+        """The same recommender with other weights (the tuning compares many)."""
+        return Recommender(self.lexical, self.like, self.facets, self.actions, self.exists, self.identity, weights)
+
+    def copies(self, rowid: int) -> np.ndarray:
+        """Rowids of an action and of every copy of it (the same fiche exported twice)."""
+        return np.flatnonzero(self.identity == self.identity[rowid])
+
     def candidates(self, source: int) -> Candidates:
         w = self.weights
         others = self.exists & (self.identity != self.identity[source])  # never itself, nor a copy of itself

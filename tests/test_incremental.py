@@ -177,7 +177,7 @@ def test_an_ivf_list_cut_at_its_length_keeps_only_the_passages_above_its_last(
     searcher = Searcher(load_index(tmp_path), encoder)
     index = searcher.index
     assert index.chunk_ann.nprobe >= index.chunk_ann.nlist  # every cell probed: the list is the exact top k
-    vector = searcher._query_vector(searcher.analyser.meaning("atelier cuisine"))
+    vector = searcher.ranker.vector(searcher.analyser.meaning("atelier cuisine"))
     scores = index.chunk_vectors(index.chunk_ids) @ vector
     owners = searcher.dense.chunk_action[index.chunk_ids[np.argsort(-scores)]].tolist()
     # the first list length whose last passage is the only one of its action: cutting it drops that action

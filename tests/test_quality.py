@@ -74,7 +74,7 @@ def test_the_harness_scores_what_search_returns_for_a_page(searcher: Searcher, s
     runs = engine_runs(searcher, judged, modes=["hybrid"])["hybrid"]
     for run, j in zip(runs, judged):
         page = searcher.search(j.query, limit=10)
-        tuned = searcher.shown(searcher.fuse(searcher.evidence(j.query), "hybrid"), 10)
+        tuned = searcher.ranker.shown(searcher.ranker.fuse(searcher.ranker.evidence(j.query), "hybrid"), 10)
         assert run.shown == [h.action.id for h in page.hits + page.neighbours] == tuned.ids
         assert run.total == page.total == tuned.total
     empty = query_scores(Run([], 0, [], runs[0].ranked), judged[0])

@@ -78,9 +78,10 @@ def test_weaker_neighbours_come_apart_and_never_count(searcher: Searcher) -> Non
 
 @pytest.mark.parametrize("query", ["séjour de vacances pour adultes", "precarite alimentaire en rural", "lien social pendant la pandémie"])
 def test_feedback_adds_look_alikes_after_what_the_query_found_itself(searcher: Searcher, query: str) -> None:
-    found = searcher.evidence(query)
-    alone = searcher.order(searcher.fuse(found, "hybrid", replace(searcher.ranking, feedback=0.0)))
-    fed = searcher.order(searcher.fuse(found, "hybrid"))
+    ranker = searcher.ranker
+    found = ranker.evidence(query)
+    alone = ranker.order(ranker.fuse(found, "hybrid", replace(ranker.ranking, feedback=0.0)))
+    fed = ranker.order(ranker.fuse(found, "hybrid"))
     assert alone.matches and fed.ids[:alone.matches] == alone.ids[:alone.matches]
     assert fed.matches >= alone.matches
 

@@ -10,7 +10,8 @@ import pytest
 from semsearch.chunking import overview, section_texts
 from semsearch.errors import InvalidQuery, NotFound
 from semsearch.loading import load_index
-from semsearch.search import Searcher, _top
+from semsearch.ranking import _top
+from semsearch.search import Searcher
 
 
 def titles(results) -> list[str]:

@@ -2,17 +2,17 @@
 
 Needs the optional `bench` extra (lancedb, txtai); nothing else in the bench imports this module.
 
-After an N's index is built, the parent writes the build's passages (the text each vector was computed from:
-title and passage, as chunking.Chunking.embedded has it) and its chunk vectors to <index>/peers, and the query
-vectors semsearch's own search computes (Searcher.evidence: the respelled query, encoded once). Each engine then
-builds in a child process of its own (timed there: reading the files is not counted) and serves from a fresh
+After an N's index is built, the parent writes the build's passages (the text each vector was computed from: title
+and passage, as chunking.Chunking.embedded has it) and its chunk vectors to <index>/peers, and the query vectors
+semsearch's own search computes (Ranker.evidence: the query as the encoder reads it, encoded once). Each engine
+then builds in a child process of its own (timed there: reading the files is not counted) and serves from a fresh
 child that loads what was built: RSS is that process's VmRSS after loading and answering every query, with no
 query encoder in any of them. Queries go to every engine in turn, the first engine rotating from query to query;
 each child times only its own search call, handed the query text and its vector (encoder excluded everywhere;
 semsearch gets the vector through a stand-in encoder, so its query-vector cache plays no part).
 
 A peer ranks passages: it returns PASSAGES of them and the first 10 distinct fiches among them are its top 10.
-semsearch's top 10 is the head of its whole order (Searcher.order: matches, then the rest by score), since its
+semsearch's top 10 is the head of its whole order (Ranker.order: matches, then the rest by score), since its
 page holds only what clears its thresholds. Top-10 overlap: |peer's ∩ semsearch's| / 10, averaged over queries.
 
 A peer returns passage ids; semsearch's timed call returns a page (records, passages, reasons, facets). A
@@ -70,7 +70,7 @@ def prepare(index_dir: Path, work: Path, queries: list[str], encoder) -> dict:
     index = load_index(index_dir)
     try:
         searcher = Searcher(index, encoder)
-        query_vectors = np.stack([searcher.evidence(q).vector for q in queries]).astype(np.float32)
+        query_vectors = np.stack([searcher.ranker.evidence(q).vector for q in queries]).astype(np.float32)
         of_chunk = {}
         for rowid, action_id, _, _ in store.action_rows(index.db):
             action = store.record(index.db, rowid)
@@ -215,8 +215,8 @@ class Semsearch:
     def top(self, mode: str, text: str) -> list[str]:
         """The first 10 of semsearch's whole order (matches, then the others by score), as a peer's top 10 is
         read: a page holds only the matches above semsearch's thresholds, often fewer than 10 (not timed)."""
-        s = self.searcher
-        return s.order(s.fuse(s.evidence(text, SEMSEARCH_MODE[mode]), SEMSEARCH_MODE[mode])).ids[:10]
+        r = self.searcher.ranker
+        return r.order(r.fuse(r.evidence(text, SEMSEARCH_MODE[mode]), SEMSEARCH_MODE[mode])).ids[:10]
 
 
 class SemsearchRanking(Semsearch):
@@ -224,10 +224,10 @@ class SemsearchRanking(Semsearch):
 
     def search(self, mode: str, text: str, vector: np.ndarray) -> list[str]:
         self.vector = vector
-        s, mode = self.searcher, SEMSEARCH_MODE[mode]
-        score = s.fuse(s.evidence(text, mode), mode).score
+        r, mode = self.searcher.ranker, SEMSEARCH_MODE[mode]
+        score = r.fuse(r.evidence(text, mode), mode).score
         best = np.argpartition(-score, min(10, len(score) - 1))[:10]
-        return [s.action_id(int(r)) for r in best if np.isfinite(score[r])]  # -inf: a rowid no action holds
+        return [r.action_id(int(i)) for i in best if np.isfinite(score[i])]  # -inf: a rowid no action holds
 
 
 class Lance:

@@ -21,6 +21,7 @@ from ..errors import InvalidQuery
 from ..fusion import MODES
 from ..lexical import LexicalIndex
 from ..search import Searcher
+from ..similar import SimilarWeights, page
 from .judgments import Judged
 
 BASELINES = ("bm25", "e5-fiche", "e5-passages", "rrf")
@@ -52,7 +53,8 @@ def engine_runs(searcher: Searcher, judged: Sequence[Judged], modes: Sequence[st
                 shown, total = [h.action.id for h in page.hits + page.neighbours], page.total
             except InvalidQuery:  # refused (too long): the user sees no result
                 shown, total = [], 0
-            whole = searcher.order(searcher.fuse(searcher.evidence(j.query, mode), mode))
+            ranker = searcher.ranker
+            whole = ranker.order(ranker.fuse(ranker.evidence(j.query, mode), mode))
             runs.append(Run(shown, total, whole.ids[:whole.matches], whole.ids))
         out[mode] = runs
     return out
@@ -68,7 +70,7 @@ def baseline_scores(searcher: Searcher, plain: LexicalIndex, query: str) -> dict
     """(rowids, scores) of every action for each baseline; `plain`: BM25 over the whole fiche, columns unweighted."""
     index = searcher.index
     rowids = index.fiche_ids
-    words = searcher.analyser.cut(query)
+    words = searcher.ranker.analyser.cut(query)
     found = plain.match([[w.term] for w in words])
     bm25 = np.zeros(len(rowids))
     bm25[np.searchsorted(rowids, found.ids)] = found.scores
@@ -76,7 +78,7 @@ def baseline_scores(searcher: Searcher, plain: LexicalIndex, query: str) -> dict
     fiche = index.fiche_matrix @ vector
     passages = np.full(len(rowids), -1.0)
     if len(index.chunk_ids):
-        owners = searcher.dense.chunk_action[index.chunk_ids]
+        owners = searcher.ranker.dense.chunk_action[index.chunk_ids]
         np.maximum.at(passages, np.searchsorted(rowids, owners), index.chunk_vectors(index.chunk_ids) @ vector)
     rrf = np.zeros(len(rowids))
     for scores in (bm25, passages):
@@ -104,6 +106,13 @@ def similar_runs(searcher: Searcher, judged: Sequence[Judged], k: int = 10) -> d
         engine.append([h.action.id for h in searcher.similar(j.query, limit=k).hits])
         source = int(np.searchsorted(index.fiche_ids, searcher.rowid(j.query)))
         scores = index.fiche_matrix @ index.fiche_matrix[source]
-        scores[np.searchsorted(index.fiche_ids, searcher.copies(j.query))] = -np.inf
+        scores[np.searchsorted(index.fiche_ids, searcher.recommender.copies(searcher.rowid(j.query)))] = -np.inf
         plain.append(_order(searcher, index.fiche_ids, scores)[:k])
     return {"engine": engine, "e5-fiche": plain}
+
+
+def similar_order(searcher: Searcher, action_id: str, weights: SimilarWeights) -> list[str]:
+    """Every other action, most similar first, with these weights (the tuning tries many)."""
+    recommender = searcher.recommender.with_weights(weights)
+    ranked = page(recommender.candidates(searcher.rowid(action_id)).score, recommender.exists)
+    return [searcher.action_id(int(r)) for r in ranked]

@@ -17,6 +17,7 @@ import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from .. import store
 from ..analysis import ANALYSIS_VERSION, COLUMNS
 from ..builds import current_build
 from ..chunking import DEFAULT_CHUNKING, Chunking
@@ -136,7 +137,7 @@ def attach(s: EvalSet, searcher: Searcher, directory: Path, nlp: FrenchNLP,
     """A set's judgments over a searcher of its corpus indexed in `directory` (its build cache gives the plain
     BM25 of the baseline)."""
     plain = LexicalIndex(recounted(searcher, directory, nlp, chunking, {c: 1.0 for c in COLUMNS}))
-    titles = searcher.titles()
+    titles = store.titles(searcher.index.db)
     queries = resolve(read_queries(s.queries), titles, s.queries)
     noanswer = read_noanswer(s.noanswer) if s.noanswer else []
     similar = resolve(read_similar(s.similar), titles, s.similar) if s.similar else []

@@ -8,7 +8,7 @@ phrases with a verb, paraphrases and described needs, with their queries nothing
     evidence that answers a query, the margin below the best fiche, the evidence that matches alone); then the
     semantic and lexical modes' cuts,
   - the weights of similar actions (similar.SimilarWeights), on the editors' lists.
-The objective is what the user sees (Searcher.shown, the page /search returns): per answered query, the nDCG@10
+The objective is what the user sees (Ranker.shown, the page /search returns): per answered query, the nDCG@10
 of the page (results then neighbours) plus the F2 of the matching set (recall counting four times as much as
 precision: the set must hold what the user looks for, and still mean something), less FALSE_EMPTY when the set
 is empty though a grade-2 fiche answers the query (a false empty); per query nothing answers, 2 when the set is
@@ -32,12 +32,13 @@ from ..encoders import Encoder
 from ..fusion import Cut, Ranking
 from ..lexical import COLUMNS
 from ..nlp import FrenchNLP
-from ..search import QueryEvidence, Searcher
+from ..ranking import QueryEvidence
+from ..search import Searcher
 from ..similar import SimilarWeights
 from . import metrics as mt
 from .harness import FOLDS, query_scores
 from .judgments import Judged
-from .methods import PAGE, Run
+from .methods import PAGE, Run, similar_order
 from .sets import EvalSet, Loaded, index_dir, load, recounted
 
 log = logging.getLogger(__name__)
@@ -80,7 +81,8 @@ def _with_columns(loaded: Loaded, work: Path, weights: dict[str, float], nlp: Fr
 
 
 def _items(sets: Sequence[Loaded]) -> list[Item]:
-    return [Item(j, s.searcher, s.searcher.evidence(j.query, "hybrid")) for s in sets for j in [*s.queries, *s.noanswer]]
+    return [Item(j, s.searcher, s.searcher.ranker.evidence(j.query, "hybrid"))
+            for s in sets for j in [*s.queries, *s.noanswer]]
 
 
 def _liker(searcher: Searcher) -> Callable[[np.ndarray], np.ndarray]:
@@ -98,8 +100,8 @@ def _liker(searcher: Searcher) -> Callable[[np.ndarray], np.ndarray]:
 def _scores(item: Item, ranking: Ranking, mode: str, like: Callable[[np.ndarray], np.ndarray]) -> dict[str, float]:
     """What the user sees for one query under some constants, scored."""
     s = item.searcher
-    fused = s.fuse(item.evidence, mode, ranking, like)
-    shown = s.shown(fused, PAGE)
+    fused = s.ranker.fuse(item.evidence, mode, ranking, like)
+    shown = s.ranker.shown(fused, PAGE)
     g = item.judged.grades
     if not g:
         empty = float(shown.total == 0)
@@ -217,7 +219,7 @@ def _tune_similar(report: TuningReport, loaded: Sequence[Loaded]) -> None:
     grid = [SimilarWeights(**w) for w in _grid(SIMILAR)]
     per: list[list[float]] = []
     for weights in grid:
-        per.append([mt.recall(searcher.similar_order(j.query, weights), j.grades, 3) for searcher, j in lists])
+        per.append([mt.recall(similar_order(searcher, j.query, weights), j.grades, 3) for searcher, j in lists])
     scores = np.asarray(per)
     parts = mt.folds(len(lists), FOLDS)
     for test in parts:
