@@ -122,7 +122,7 @@ def fuse(mode: str, ranking: Ranking, lexical: LexicalMatches, semantic: Semanti
     best = float(score.max()) if exists.any() else -np.inf
     if mode == "lexical":  # a fiche holding none of the query's words is never a lexical match
         score = np.where(words > 0, score, -np.inf)
-    answered = best >= cut.answer and np.isfinite(best)
+    answered = best >= cut.answer  # never for -inf: no action
     start = min(cut.alone, best - cut.margin)
     found = (score >= start) if answered else np.zeros(len(exists), dtype=bool)
     feedback_from = None

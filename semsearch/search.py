@@ -54,7 +54,6 @@ class Searcher:
     def __init__(self, index: Index, encoder: Encoder, ranking: Ranking | None = None,
                  similar_weights: SimilarWeights | None = None) -> None:
         self.index, self.encoder = index, encoder
-        self.ranking = ranking or Ranking()
         db = index.db
         self.analyser = QueryAnalyser(store.lexicon(db), store.spellings(db), store.stop_words(db))
         self.lexical = LexicalIndex(index.postings)
@@ -81,7 +80,7 @@ class Searcher:
         self.recommender = Recommender(self.lexical, self.dense.like, self._facets, self._action, self._exists,
                                        self._identity, similar_weights or SimilarWeights())
         self.ranker = Ranker(self.analyser, self.lexical, self.dense, encoder, self._exists, self._position,
-                             self.action_id, self.ranking)
+                             self.action_id, ranking or Ranking())
         self._duplicates = DuplicateFinder(index)  # scores its pairs on the first report only
 
     # -- public -----------------------------------------------------------------------------------

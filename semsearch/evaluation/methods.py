@@ -49,8 +49,8 @@ def engine_runs(searcher: Searcher, judged: Sequence[Judged], modes: Sequence[st
         runs = []
         for j in judged:
             try:
-                page = searcher.search(j.query, limit=PAGE, mode=mode, facet_limit=1)
-                shown, total = [h.action.id for h in page.hits + page.neighbours], page.total
+                results = searcher.search(j.query, limit=PAGE, mode=mode, facet_limit=1)
+                shown, total = [h.action.id for h in results.hits + results.neighbours], results.total
             except InvalidQuery:  # refused (too long): the user sees no result
                 shown, total = [], 0
             ranker = searcher.ranker

@@ -6,9 +6,9 @@ Layout of a sets directory (../shared/eval, or a held-out one of the same shape)
     devplus/union.txt, queries.tsv, noanswer.tsv, similar.tsv
     devplus/queries_phrased.tsv                   over devplus/union.txt, in the staff's style
     external/corpus.jsonl, queries_dev.tsv        (another French collection: checks, never tunes)
-A set whose files are absent is skipped; sets over the same corpus share its index. An index is rebuilt only when its corpus, encoder, spaCy model or
-chunking changed; embeddings and analyses come from its build cache, so a rebuild with another chunking
-embeds only the new passages.
+A set whose files are absent is skipped; sets over the same corpus share its index. An index is rebuilt only
+when its corpus, encoder, spaCy model or chunking changed; embeddings and analyses come from its build cache, so
+a rebuild with another chunking embeds only the new passages.
 """
 
 from __future__ import annotations

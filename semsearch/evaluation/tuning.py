@@ -8,13 +8,14 @@ phrases with a verb, paraphrases and described needs, with their queries nothing
     evidence that answers a query, the margin below the best fiche, the evidence that matches alone); then the
     semantic and lexical modes' cuts,
   - the weights of similar actions (similar.SimilarWeights), on the editors' lists.
-The objective is what the user sees (Ranker.shown, the page /search returns): per answered query, the nDCG@10
-of the page (results then neighbours) plus the F2 of the matching set (recall counting four times as much as
+The objective is what the user sees (Ranker.shown, the page /search returns): per answered query, the nDCG@10 of
+the page (results then neighbours) plus the F2 of the matching set (recall counting four times as much as
 precision: the set must hold what the user looks for, and still mean something), less FALSE_EMPTY when the set
 is empty though a grade-2 fiche answers the query (a false empty); per query nothing answers, 2 when the set is
-empty. Among cuts that do equally well, the one that answers most queries is kept (the grids run from it). Each fold's constants are chosen
-on the other folds and measured on it; the constants that ship are those chosen on every query, and the spread
-of the fold figures says how much to trust them. Nothing here is tuned per query or per fiche.
+empty. Among cuts that do equally well, the one that answers most queries is kept (the grids run from it). Each
+fold's constants are chosen on the other folds and measured on it; the constants that ship are those chosen on
+every query, and the spread of the fold figures says how much to trust them. Nothing here is tuned per query or
+per fiche.
 """
 
 from __future__ import annotations
